@@ -1,0 +1,231 @@
+"""Reading and writing DreamLite pipeline folders in diffusers layout.
+
+A folder holds `model_index.json` and one subfolder per component: `unet/`, `vae/`, `text_encoder/`,
+`tokenizer/`, `processor/`, `scheduler/`. Weights are read only from safetensors (never unpickled). The pipeline
+class named in `model_index.json` says base (`DreamLitePipeline`, guided) or mobile (`DreamLiteMobilePipeline`,
+distilled: no guidance, 4 steps).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .models.config import UNetConfig
+from .models.unet import DreamLiteUNet
+from .sampling import FlowSchedule
+
+PIPELINE_VARIANTS = {"DreamLitePipeline": "base", "DreamLiteMobilePipeline": "mobile"}
+UNET_WEIGHTS = "diffusion_pytorch_model"
+DIFFUSERS_VERSION = "0.42.1"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded; the message is one line for the user."""
+
+
+@dataclass
+class Components:
+    unet: DreamLiteUNet
+    vae: torch.nn.Module
+    prompt_encoder: object
+    schedule: FlowSchedule
+    variant: str = "base"
+    extra_index: dict = field(default_factory=dict)
+
+
+def resolve_model_path(model: str | os.PathLike, revision: str | None = None) -> Path:
+    """A local folder, a bundled short name (`shapes-base`), or a hub id fetched (or read from cache) by
+    huggingface_hub, safetensors and configs only."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path
+    from .assets import bundled_model_path
+
+    bundled = bundled_model_path(str(model))
+    if bundled is not None:
+        return bundled
+    if path.exists():
+        raise CheckpointError(f"{model} is a file; expected a pipeline folder with model_index.json")
+    if str(model).count("/") != 1 or str(model).startswith((".", "/")):
+        raise CheckpointError(f"no such model folder or short name: {model}")
+    from huggingface_hub import snapshot_download
+
+    if revision is None and str(model).startswith("carlofkl/DreamLite"):
+        revision = "diffusers"  # the official repos keep the diffusers layout on this branch
+    try:
+        return Path(snapshot_download(str(model), revision=revision, allow_patterns=[
+            "*.json", "*.safetensors", "*.txt", "*.jinja", "*.model"]))
+    except Exception as err:  # network, auth (the official weights are gated) or missing repo
+        raise CheckpointError(f"could not fetch {model} from the hub: {err.__class__.__name__}: "
+                              f"{str(err).splitlines()[0] if str(err) else ''}") from None
+
+
+def read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise CheckpointError(f"missing {path.parent.name}/{path.name} in {path.parent.parent}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path} is not valid JSON: {err}") from None
+
+
+def require_part(folder: Path, name: str) -> Path:
+    part = folder / name
+    if not part.is_dir():
+        raise CheckpointError(f"checkpoint {folder} has no {name}/ folder (a DreamLite pipeline folder needs "
+                              "model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)")
+    return part
+
+
+def check_safetensors_only(folder: Path) -> None:
+    """Refuse pickled weights with a clear message instead of ever unpickling them."""
+    if any(folder.glob("*.safetensors")):
+        return
+    pickled = [p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES]
+    if pickled:
+        raise CheckpointError(f"{folder} has only pickled weights ({', '.join(sorted(pickled))}); dreamlite "
+                              "loads safetensors only: convert them with a tool you trust")
+    raise CheckpointError(f"no .safetensors weights in {folder}")
+
+
+def load_state_dict(folder: Path, stem: str = UNET_WEIGHTS) -> dict[str, torch.Tensor]:
+    """One safetensors file, or shards listed in `<stem>.safetensors.index.json`."""
+    check_safetensors_only(folder)
+    single = folder / f"{stem}.safetensors"
+    if single.is_file():
+        return load_file(single)
+    index_path = folder / f"{stem}.safetensors.index.json"
+    if not index_path.is_file():
+        raise CheckpointError(f"{folder} has neither {single.name} nor {index_path.name}")
+    state = {}
+    for shard in sorted(set(read_json(index_path)["weight_map"].values())):
+        if not (folder / shard).is_file():
+            raise CheckpointError(f"shard {shard} listed in {index_path.name} is missing from {folder}")
+        state.update(load_file(folder / shard))
+    return state
+
+
+def load_unet(folder: Path, dtype: torch.dtype | None = None) -> DreamLiteUNet:
+    config = UNetConfig.from_dict(read_json(folder / "config.json"))
+    with torch.device("meta"):
+        unet = DreamLiteUNet(config)
+    state = load_state_dict(folder)
+    expected = unet.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        parts = ([f"missing {len(missing)} tensors, e.g. {missing[0]}"] if missing else []) + (
+            [f"unexpected {len(unexpected)}, e.g. {unexpected[0]}"] if unexpected else [])
+        raise CheckpointError(f"U-Net weights in {folder} do not match its config.json: {'; '.join(parts)}")
+    for name, tensor in state.items():
+        if tensor.shape != expected[name].shape:
+            raise CheckpointError(f"U-Net tensor {name} has shape {tuple(tensor.shape)} in {folder}, "
+                                  f"config.json implies {tuple(expected[name].shape)}")
+    unet.load_state_dict(state, assign=True)
+    return unet.to(dtype) if dtype is not None else unet.float()
+
+
+def save_unet(unet: DreamLiteUNet, folder: Path, max_shard_bytes: int = 10 * 1024**3) -> None:
+    """config.json plus safetensors, sharded with an index like diffusers when over `max_shard_bytes`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(unet.config.to_dict(), indent=2) + "\n")
+    state = {k: v.detach().contiguous().cpu() for k, v in unet.state_dict().items()}
+    shards, current, size = [], {}, 0
+    for name, tensor in state.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if current and size + nbytes > max_shard_bytes:
+            shards.append(current)
+            current, size = {}, 0
+        current[name] = tensor
+        size += nbytes
+    shards.append(current)
+    if len(shards) == 1:
+        save_file(shards[0], folder / f"{UNET_WEIGHTS}.safetensors", metadata={"format": "pt"})
+        return
+    weight_map = {}
+    for i, shard in enumerate(shards, 1):
+        name = f"{UNET_WEIGHTS}-{i:05d}-of-{len(shards):05d}.safetensors"
+        save_file(shard, folder / name, metadata={"format": "pt"})
+        weight_map.update({k: name for k in shard})
+    total = sum(t.numel() * t.element_size() for t in state.values())
+    index = {"metadata": {"total_size": total}, "weight_map": weight_map}
+    (folder / f"{UNET_WEIGHTS}.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n")
+
+
+def load_vae(folder: Path, dtype: torch.dtype | None = None):
+    from diffusers import AutoencoderTiny
+
+    check_safetensors_only(folder)
+    return AutoencoderTiny.from_pretrained(folder, use_safetensors=True, torch_dtype=dtype)
+
+
+def load_schedule(folder: Path) -> FlowSchedule:
+    config = read_json(folder / "scheduler_config.json")
+    name = config.get("_class_name", "FlowMatchEulerDiscreteScheduler")
+    if name != "FlowMatchEulerDiscreteScheduler":
+        raise CheckpointError(f"scheduler _class_name {name!r} is not supported; DreamLite uses "
+                              "FlowMatchEulerDiscreteScheduler")
+    for key in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "invert_sigmas",
+                "stochastic_sampling", "shift_terminal"):
+        if config.get(key):
+            raise CheckpointError(f"scheduler field {key}={config[key]!r} is not supported")
+    if config.get("time_shift_type", "exponential") != "exponential":
+        raise CheckpointError(f"scheduler field time_shift_type={config['time_shift_type']!r} is not supported")
+    return FlowSchedule.from_dict(config)
+
+
+def scheduler_config(schedule: FlowSchedule) -> dict:
+    return {"_class_name": "FlowMatchEulerDiscreteScheduler", "_diffusers_version": DIFFUSERS_VERSION,
+            "num_train_timesteps": schedule.num_train_timesteps, "shift": schedule.shift,
+            "use_dynamic_shifting": schedule.use_dynamic_shifting, "base_shift": schedule.base_shift,
+            "max_shift": schedule.max_shift, "base_image_seq_len": schedule.base_image_seq_len,
+            "max_image_seq_len": schedule.max_image_seq_len}
+
+
+def load_components(folder: Path, device: torch.device | str | None = None,
+                    dtype: torch.dtype | None = None) -> Components:
+    from .text import load_prompt_encoder
+
+    index = read_json(folder / "model_index.json")
+    pipeline_class = index.get("_class_name")
+    if pipeline_class not in PIPELINE_VARIANTS:
+        raise CheckpointError(f"model_index.json names pipeline {pipeline_class!r}; expected one of "
+                              f"{', '.join(PIPELINE_VARIANTS)}")
+    unet = load_unet(require_part(folder, "unet"), dtype)
+    vae = load_vae(require_part(folder, "vae"), dtype)
+    schedule = load_schedule(require_part(folder, "scheduler"))
+    encoder = load_prompt_encoder(folder, index, dtype)
+    components = Components(unet, vae, encoder, schedule, PIPELINE_VARIANTS[pipeline_class],
+                            {k: v for k, v in index.items() if not k.startswith("_")})
+    if device is not None:
+        move_components(components, device)
+    return components
+
+
+def move_components(components: Components, device: torch.device | str) -> None:
+    components.unet.to(device)
+    components.vae.to(device)
+    components.prompt_encoder.to(device)
+
+
+def save_components(components: Components, folder: Path) -> None:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    pipeline_class = {v: k for k, v in PIPELINE_VARIANTS.items()}[components.variant]
+    index = {"_class_name": pipeline_class, "_diffusers_version": DIFFUSERS_VERSION}
+    index.update(components.prompt_encoder.save_pretrained(folder))
+    save_unet(components.unet, folder / "unet")
+    components.vae.save_pretrained(folder / "vae", safe_serialization=True)
+    (folder / "scheduler").mkdir(exist_ok=True)
+    (folder / "scheduler" / "scheduler_config.json").write_text(
+        json.dumps(scheduler_config(components.schedule), indent=2) + "\n")
+    index.update({"scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
+                  "unet": ["diffusers", "DreamLiteUNetModel"], "vae": ["diffusers", "AutoencoderTiny"]})
+    (folder / "model_index.json").write_text(json.dumps(dict(sorted(index.items())), indent=2) + "\n")

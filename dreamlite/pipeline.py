@@ -1,0 +1,202 @@
+"""`DreamLite`: one pipeline for base (guided) and mobile (distilled) checkpoints, generation and editing.
+
+`dreamlite generate` reads: cli.py -> DreamLite.generate (here) -> text/qwen3vl.py (prompt embeddings) ->
+sampling.py (schedule, guidance, Euler) -> models/unet.py -> the VAE -> images.py (PIL).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from . import loading
+from .images import load_image, to_pil, to_tensor
+from .sampling import Conditioning, denoise, flow_sigmas, guided_velocity
+from .text.templates import wrap_edit, wrap_generate
+
+# Official defaults: the base model samples 28 steps with guidance; the mobile model was distilled to 4 steps
+# without guidance.
+DEFAULTS = {
+    "base": {"steps": 28, "guidance_scale": 3.5, "image_guidance_scale": 1.5},
+    "mobile": {"steps": 4, "guidance_scale": None, "image_guidance_scale": None},
+}
+
+
+class InputError(ValueError):
+    """Bad arguments to generate/edit; the message is one line for the user."""
+
+
+class DreamLite:
+    def __init__(self, components: loading.Components):
+        self.components = components
+        self.unet = components.unet
+        self.vae = components.vae
+        self.prompt_encoder = components.prompt_encoder
+        self.schedule = components.schedule
+        self.variant = components.variant
+
+    @classmethod
+    def from_pretrained(cls, path_or_hub_id: str | Path, device: str | torch.device | None = None,
+                        dtype: torch.dtype | str | None = None, revision: str | None = None) -> DreamLite:
+        """Load a diffusers-layout DreamLite folder, a bundled short name or a hub id."""
+        device = torch.device(device) if device is not None else default_device()
+        dtype = parse_dtype(dtype) if dtype is not None else (torch.float32 if device.type == "cpu"
+                                                               else torch.bfloat16)
+        folder = loading.resolve_model_path(path_or_hub_id, revision)
+        return cls(loading.load_components(folder, device, dtype))
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        loading.save_components(self.components, Path(folder))
+
+    def to(self, device: str | torch.device) -> DreamLite:
+        loading.move_components(self.components, device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.prompt_encoder.dtype
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return 2 ** (len(self.vae.config.encoder_block_out_channels) - 1)
+
+    @property
+    def size_multiple(self) -> int:
+        """Pixel sizes must be multiples of this: the VAE's factor times the U-Net's downsampling."""
+        return self.vae_scale_factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
+
+    @property
+    def default_size(self) -> int:
+        return self.unet.config.sample_size * self.vae_scale_factor
+
+    # ------------------------------------------------------------------ public API
+    @torch.inference_mode()
+    def generate(self, prompt: str, height: int | None = None, width: int | None = None, steps: int | None = None,
+                 guidance_scale: float | None = None, seed: int | None = None, num_images: int = 1,
+                 negative_prompt: str = "", progress: bool = False,
+                 callback: Callable[[int, torch.Tensor], None] | None = None) -> list[Image.Image]:
+        """Text to image. Sizes default to the model's native size (1024 for the official weights)."""
+        height, width = self._check_size(height or self.default_size, width or self.default_size)
+        steps, scale, _ = self._settings(steps, guidance_scale, None)
+        self._check_common(prompt, num_images)
+        wrapped = wrap_generate(prompt)
+        texts = [wrapped] if self.variant == "mobile" else [negative_prompt or "", wrapped]
+        embeds, mask = self.prompt_encoder.encode(texts, "generate")
+        noise = self._noise(num_images, height, width, seed)
+        cond_latents = torch.zeros(len(texts) * num_images, *noise.shape[1:], device=self.device, dtype=noise.dtype)
+        cond = self._conditioning(embeds, mask, cond_latents, height, width, num_images)
+        return self._sample(noise, cond, steps, scale or 1.0, 1.0, progress, callback)
+
+    @torch.inference_mode()
+    def edit(self, image: str | Path | Image.Image, instruction: str, height: int | None = None,
+             width: int | None = None, steps: int | None = None, guidance_scale: float | None = None,
+             image_guidance_scale: float | None = None, seed: int | None = None, num_images: int = 1,
+             negative_prompt: str = "", progress: bool = False,
+             callback: Callable[[int, torch.Tensor], None] | None = None) -> list[Image.Image]:
+        """Instruction-based editing of `image`. Sizes default to the source's, rounded down to the size multiple."""
+        source = load_image(image)
+        m = self.size_multiple
+        if height is None and width is None:
+            width, height = max(m, source.width // m * m), max(m, source.height // m * m)
+        height, width = self._check_size(height or self.default_size, width or self.default_size)
+        steps, scale, image_scale = self._settings(steps, guidance_scale, image_guidance_scale)
+        self._check_common(instruction, num_images)
+        wrapped = wrap_edit(instruction)
+        negative = negative_prompt or ""
+        texts = [wrapped] if self.variant == "mobile" else [negative, negative, wrapped]
+        embeds, mask = self.prompt_encoder.encode(texts, "edit", image=source)
+        noise = self._noise(num_images, height, width, seed)
+        pixels = to_tensor(source, height, width).to(self.device, self.dtype)
+        # Source latents go in as the encoder gives them (DreamLite's VAE has scaling factor 1 and no shift).
+        src = self.vae.encode(pixels).latents.expand(num_images, -1, -1, -1)
+        blocks = [src] if self.variant == "mobile" else [torch.zeros_like(src), src, src]
+        cond = self._conditioning(embeds, mask, torch.cat(blocks), height, width, num_images)
+        return self._sample(noise, cond, steps, scale or 1.0, image_scale or 1.0, progress, callback)
+
+    # ------------------------------------------------------------------ steps shared by both tasks
+    def _settings(self, steps, scale, image_scale):
+        defaults = DEFAULTS[self.variant]
+        if self.variant == "mobile" and (scale is not None or image_scale is not None):
+            import warnings
+
+            warnings.warn("guidance scales are ignored: this checkpoint was distilled without guidance",
+                          stacklevel=3)
+        steps = defaults["steps"] if steps is None else steps
+        if not isinstance(steps, int) or steps < 1:
+            raise InputError(f"steps must be a positive integer, got {steps!r}")
+        return (steps, defaults["guidance_scale"] if scale is None else scale,
+                defaults["image_guidance_scale"] if image_scale is None else image_scale)
+
+    def _check_common(self, prompt, num_images) -> None:
+        if not isinstance(prompt, str):
+            raise InputError(f"the prompt must be a string, got {type(prompt).__name__}")
+        if not isinstance(num_images, int) or num_images < 1:
+            raise InputError(f"num_images must be a positive integer, got {num_images!r}")
+
+    def _check_size(self, height: int, width: int) -> tuple[int, int]:
+        """Refuse sizes the latent grid cannot take (no silent rounding of explicit sizes)."""
+        m = self.size_multiple
+        for name, value in (("height", height), ("width", width)):
+            if not isinstance(value, int) or value < m or value % m:
+                near = max(m, round(value / m) * m) if isinstance(value, (int, float)) else m
+                raise InputError(f"{name} {value!r} is not a positive multiple of {m} (the VAE factor times the "
+                                 f"U-Net's downsampling); try {near}")
+        return height, width
+
+    def _noise(self, n: int, height: int, width: int, seed: int | None) -> torch.Tensor:
+        """Initial noise drawn on the CPU from `torch.Generator("cpu").manual_seed(seed)`, as diffusers does."""
+        seed = random.randrange(2**63) if seed is None else int(seed)
+        generator = torch.Generator("cpu").manual_seed(seed)
+        f = self.vae_scale_factor
+        shape = (n, self.vae.config.latent_channels, height // f, width // f)
+        return torch.randn(shape, generator=generator, dtype=self.dtype).to(self.device)
+
+    def _conditioning(self, embeds, mask, cond_latents, height, width, n) -> Conditioning:
+        branches = embeds.shape[0]
+        time_ids = torch.tensor([[width, height]], device=self.device, dtype=self.dtype)
+        return Conditioning(
+            text=embeds.to(self.device, self.dtype).repeat_interleave(n, dim=0),
+            text_mask=mask.to(self.device).repeat_interleave(n, dim=0),
+            latents=cond_latents.to(self.device, self.dtype),
+            time_ids=time_ids.expand(branches * n, -1),
+            branches=branches,
+        )
+
+    def _sample(self, noise, cond, steps, scale, image_scale, progress, callback) -> list[Image.Image]:
+        sigmas = flow_sigmas(steps, noise.shape[2], noise.shape[3], self.schedule)
+        velocity = guided_velocity(self.unet, cond, scale, image_scale)
+        with tqdm(total=steps, disable=not progress, desc="denoising", unit="step", leave=False) as bar:
+            def on_step(i, x):
+                bar.update(1)
+                if callback is not None:
+                    callback(i, x)
+
+            latents = denoise(velocity, noise, sigmas, on_step)
+        config = self.vae.config
+        latents = latents / config.scaling_factor + (getattr(config, "shift_factor", 0.0) or 0.0)
+        return to_pil(self.vae.decode(latents).sample)
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
+          "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+
+
+def parse_dtype(dtype: torch.dtype | str) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise InputError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
+    return DTYPES[dtype]
