@@ -3,6 +3,8 @@ training run. Nothing here downloads anything."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from .loading import Components
@@ -60,6 +62,7 @@ def tiny_components(unet_config="tiny", corpus=("a red circle", "make it blue"),
                     seed: int = 0, text_hidden: int = 64) -> Components:
     """A complete random pipeline: U-Net from `unet_config` (name or UNetConfig), tiny VAE and Qwen3-VL."""
     config = get_unet_config(unet_config) if isinstance(unet_config, str) else unet_config
+    config = dataclasses.replace(config, encoder_hid_dim=text_hidden)
     torch.manual_seed(seed)
     tokenizer = build_tokenizer(corpus, vocab_size=400)
     encoder = Qwen3VLPromptEncoder(tiny_qwen3vl(tokenizer, hidden_size=text_hidden), tokenizer,

@@ -29,6 +29,15 @@ from .templates import (
 
 IMAGE_TOKEN = "<|image_pad|>"
 
+# Qwen3-VL's published video preprocessing settings, written so that transformers (with torchvision) can rebuild
+# the full processor from a folder this project saves; DreamLite itself never processes video.
+QWEN3VL_VIDEO_PROCESSOR = {
+    "video_processor_type": "Qwen3VLVideoProcessor", "patch_size": 16, "temporal_patch_size": 2,
+    "merge_size": 2, "size": {"shortest_edge": 131072, "longest_edge": 786432}, "image_mean": [0.5, 0.5, 0.5],
+    "image_std": [0.5, 0.5, 0.5], "do_resize": True, "do_rescale": True, "do_normalize": True,
+    "do_convert_rgb": True, "do_sample_frames": True, "min_frames": 4, "max_frames": 768,
+}
+
 
 class ImageTextProcessor:
     """Text + image inputs for Qwen3-VL without the video processor (see module docstring)."""
@@ -110,10 +119,11 @@ class Qwen3VLPromptEncoder:
         entries = {"text_encoder": ["transformers", "Qwen3VLForConditionalGeneration"],
                    "tokenizer": ["transformers", type(self.tokenizer).__name__]}
         if self.processor is not None:
-            self.processor.image_processor.save_pretrained(folder / "processor")
+            # transformers 5's Qwen3VLProcessor layout: one processor_config.json plus the tokenizer files.
             self.tokenizer.save_pretrained(folder / "processor")
-            (folder / "processor" / "processor_config.json").write_text(
-                json.dumps({"processor_class": "Qwen3VLProcessor"}, indent=2) + "\n")
+            config = {"image_processor": self.processor.image_processor.to_dict(),
+                      "processor_class": "Qwen3VLProcessor", "video_processor": QWEN3VL_VIDEO_PROCESSOR}
+            (folder / "processor" / "processor_config.json").write_text(json.dumps(config, indent=2) + "\n")
             entries["processor"] = ["transformers", "Qwen3VLProcessor"]
         return entries
 
@@ -147,8 +157,23 @@ def load_qwen3vl(folder, dtype=None) -> Qwen3VLPromptEncoder:
     model = Qwen3VLForConditionalGeneration.from_pretrained(encoder_dir, dtype=dtype or torch.float32,
                                                             use_safetensors=True)
     tokenizer = AutoTokenizer.from_pretrained(require_part(folder, "tokenizer"))
-    processor_dir = folder / "processor"
     image_processor = None
-    if (processor_dir / "preprocessor_config.json").is_file():
-        image_processor = Qwen2VLImageProcessorPil.from_pretrained(processor_dir)
+    settings = image_processor_settings(folder / "processor")
+    if settings is not None:
+        image_processor = Qwen2VLImageProcessorPil(**settings)
     return Qwen3VLPromptEncoder(model.eval().requires_grad_(False), tokenizer, image_processor)
+
+
+def image_processor_settings(processor_dir) -> dict | None:
+    """The image processor's settings from `preprocessor_config.json` (older layout) or the `image_processor`
+    entry of `processor_config.json` (transformers 5), without the keys that name classes."""
+    import json
+
+    for name, key in (("preprocessor_config.json", None), ("processor_config.json", "image_processor")):
+        path = processor_dir / name
+        if path.is_file():
+            config = json.loads(path.read_text())
+            config = config.get(key) if key else config
+            if config:
+                return {k: v for k, v in config.items() if not k.endswith(("_type", "_class")) and k != "auto_map"}
+    return None
