@@ -85,7 +85,8 @@ class DreamLite:
                  negative_prompt: str = "", progress: bool = False,
                  callback: Callable[[int, torch.Tensor], None] | None = None) -> list[Image.Image]:
         """Text to image. Sizes default to the model's native size (1024 for the official weights)."""
-        height, width = self._check_size(height or self.default_size, width or self.default_size)
+        height, width = self._check_size(self.default_size if height is None else height,
+                                        self.default_size if width is None else width)
         steps, scale, _ = self._settings(steps, guidance_scale, None)
         self._check_common(prompt, num_images)
         wrapped = wrap_generate(prompt)
@@ -107,7 +108,8 @@ class DreamLite:
         m = self.size_multiple
         if height is None and width is None:
             width, height = max(m, source.width // m * m), max(m, source.height // m * m)
-        height, width = self._check_size(height or self.default_size, width or self.default_size)
+        height, width = self._check_size(self.default_size if height is None else height,
+                                        self.default_size if width is None else width)
         steps, scale, image_scale = self._settings(steps, guidance_scale, image_guidance_scale)
         self._check_common(instruction, num_images)
         wrapped = wrap_edit(instruction)
