@@ -8,6 +8,7 @@ distilled: no guidance, 4 steps).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -189,8 +190,31 @@ def scheduler_config(schedule: FlowSchedule) -> dict:
             "max_image_seq_len": schedule.max_image_seq_len}
 
 
+@contextlib.contextmanager
+def quiet_libraries():
+    """Hide transformers'/diffusers' per-file progress bars and their config chatter while loading or saving."""
+    import diffusers
+    import transformers
+
+    levels = (diffusers.utils.logging.get_verbosity(), transformers.utils.logging.get_verbosity())
+    diffusers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        diffusers.utils.logging.set_verbosity(levels[0])
+        transformers.utils.logging.set_verbosity(levels[1])
+        transformers.utils.logging.enable_progress_bar()
+
+
 def load_components(folder: Path, device: torch.device | str | None = None,
                     dtype: torch.dtype | None = None) -> Components:
+    with quiet_libraries():
+        return _load_components(folder, device, dtype)
+
+
+def _load_components(folder: Path, device, dtype) -> Components:
     from .text import load_prompt_encoder
 
     index = read_json(folder / "model_index.json")
@@ -216,7 +240,11 @@ def move_components(components: Components, device: torch.device | str) -> None:
 
 
 def save_components(components: Components, folder: Path) -> None:
-    folder = Path(folder)
+    with quiet_libraries():
+        _save_components(components, Path(folder))
+
+
+def _save_components(components: Components, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     pipeline_class = {v: k for k, v in PIPELINE_VARIANTS.items()}[components.variant]
     index = {"_class_name": pipeline_class, "_diffusers_version": DIFFUSERS_VERSION}
