@@ -1,0 +1,90 @@
+"""Shape classification by analysis-by-synthesis on a soft coverage map.
+
+For each candidate shape, the coverage map's area fixes the shape's size, its centroid fixes the position and
+its spread (second moment) beyond what that shape of that size has fixes a Gaussian blur; the candidate is
+rendered with exactly that size, position and blur, and the one that leaves the smallest residual wins.
+Area, centroid and spread are all unchanged or predictably changed by blur, JPEG and small shifts, so this
+holds up where bounding boxes and thresholded masks lose corners and tips.
+"""
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy import ndimage
+
+from .palette import SHAPES
+from .render import outline_stroke_px, shape_coverage, shape_sdf
+
+MAX_RESIDUAL = 0.5  # |coverage - best model| / area; above it the blob is no shape of ours
+MAX_BLUR = 2.5  # pixels; a wrong shape must not explain itself away as a very blurred right one
+HOLLOW_COVERAGE = 0.7  # mean coverage deep inside the fitted shape below this means an outline
+_PIXEL_VARIANCE = 1.0 / 6.0  # a pixel's box spreads the second moment by 1/12 along each axis
+
+
+@dataclass(frozen=True)
+class ShapeFit:
+    """Best shape for a coverage map; centre and size (bounding box side) in pixels of the map."""
+
+    shape: str | None
+    px: float
+    py: float
+    size: float
+    blur: float
+    residual: float
+    hollow: bool
+
+
+@lru_cache(maxsize=1)
+def shape_moments() -> dict[str, tuple[float, float, float]]:
+    """Per shape, for side 1: area, mean squared distance from the centroid, centroid offset below the box centre."""
+    half, n = 100.0, 220
+    ys, xs = np.mgrid[0:n, 0:n] + 0.5
+    out = {}
+    for shape in SHAPES:
+        a = shape_coverage(shape, n / 2, n / 2, half, (0, n, 0, n), ss=2)
+        area = a.sum()
+        cx, cy = (a * xs).sum() / area, (a * ys).sum() / area
+        m2 = (a * ((xs - cx) ** 2 + (ys - cy) ** 2)).sum() / area - _PIXEL_VARIANCE
+        side = 2 * half
+        out[shape] = (area / side**2, m2 / side**2, (cy - n / 2) / side)
+    return out
+
+
+def _render(shape: str, px: float, py: float, size: float, blur: float, shape_hw) -> np.ndarray:
+    model = shape_coverage(shape, px, py, size / 2, (0, shape_hw[0], 0, shape_hw[1]), ss=2)
+    if blur > 0.3:
+        model = ndimage.gaussian_filter(model, blur, mode="constant")
+    return model
+
+
+def _hollow(shape: str, px: float, py: float, size: float, raw: np.ndarray) -> bool:
+    """Whether the region well inside the fitted shape (deeper than an outline's stroke) is mostly empty."""
+    half = size / 2
+    ys, xs = np.mgrid[0: raw.shape[0], 0: raw.shape[1]] + 0.5
+    depth = -shape_sdf(shape, (xs - px) / half, (ys - py) / half) * half
+    interior = depth > outline_stroke_px(size) + 0.5
+    if interior.sum() == 0:
+        return False
+    return bool(raw[interior].mean() < HOLLOW_COVERAGE)
+
+
+def fit_shape(filled: np.ndarray, raw: np.ndarray) -> ShapeFit:
+    """Fit every shape to `filled` (coverage with holes filled); `raw` (holes kept) decides outline vs fill."""
+    area = float(filled.sum())
+    ys, xs = np.mgrid[0: filled.shape[0], 0: filled.shape[1]] + 0.5
+    cx, cy = (filled * xs).sum() / area, (filled * ys).sum() / area
+    m2 = (filled * ((xs - cx) ** 2 + (ys - cy) ** 2)).sum() / area - _PIXEL_VARIANCE
+    best = None
+    for shape, (k_area, k_m2, k_dy) in shape_moments().items():
+        size = np.sqrt(area / k_area)
+        blur = float(np.sqrt(max(0.0, (m2 - k_m2 * size**2) / 2)))
+        blur = min(blur, MAX_BLUR)
+        py = cy - k_dy * size
+        model = _render(shape, cx, py, size, blur, filled.shape)
+        residual = float(np.abs(filled - model).sum() / area)
+        if best is None or residual < best.residual:
+            best = ShapeFit(shape, float(cx), float(py), float(size), blur, residual, False)
+    hollow = _hollow(best.shape, best.px, best.py, best.size, raw)
+    name = best.shape if best.residual <= MAX_RESIDUAL else None
+    return ShapeFit(name, best.px, best.py, best.size, best.blur, best.residual, hollow)
