@@ -1,0 +1,94 @@
+"""ShapesBench scoring: judge images from their pixels, per item, then per category and overall.
+
+Scores are pass rates.  A task's `overall` is the mean of its categories (so each category weighs the same,
+as in GenEval); the top-level `overall` is the mean of the tasks present.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .detect import find_objects
+from .judge import Verdict, judge_edit, judge_generation
+from .layout import TASKS, LayoutError, read_index
+
+
+@dataclass(frozen=True)
+class ItemScore:
+    id: str
+    task: str
+    category: str
+    passed: bool
+    reason: str
+
+
+def load_rgb(path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def score_generation(image: np.ndarray, spec: dict) -> Verdict:
+    """Judge a generated image (H x W x 3 uint8) against a generation spec."""
+    return judge_generation(spec, find_objects(image)[1])
+
+
+def score_edit(source: np.ndarray, image: np.ndarray, spec: dict) -> Verdict:
+    """Judge an edited image against its source image and an editing spec."""
+    return judge_edit(spec, find_objects(source), find_objects(image))
+
+
+def score_record(record: dict, root: Path) -> ItemScore:
+    image = load_rgb(root / record["image"])
+    if record["task"] == "generation":
+        verdict = score_generation(image, record["spec"])
+    else:
+        verdict = score_edit(load_rgb(root / record["source"]), image, record["spec"])
+    return ItemScore(record["id"], record["task"], record["category"], verdict.passed, verdict.reason)
+
+
+def check_images(records: list[dict], root: Path) -> None:
+    """Fail early, with one message, if any image the records point at is missing."""
+    paths = [r["image"] for r in records] + [r["source"] for r in records if r["task"] == "editing"]
+    missing = [p for p in paths if not (root / p).is_file()]
+    if missing:
+        raise LayoutError(f"{len(missing)} image(s) listed in {root / 'index.jsonl'} are missing, first: {missing[0]}")
+
+
+def score_dir(root, progress: bool = False) -> list[ItemScore]:
+    """Score every item of a split folder (see layout.py) from the images at its `image` paths."""
+    root = Path(root)
+    records = read_index(root)
+    check_images(records, root)
+    if progress:
+        from tqdm import tqdm
+
+        records = tqdm(records, desc="scoring", unit="item")
+    return [score_record(r, root) for r in records]
+
+
+def summarize(scores: list[ItemScore]) -> dict:
+    """{"generation": {"overall": x, category: x, ...}, "editing": {...}, "overall": x}; absent tasks are left out."""
+    summary = {}
+    for task, categories in TASKS.items():
+        per = {c: [s.passed for s in scores if s.task == task and s.category == c] for c in categories}
+        per = {c: float(np.mean(v)) for c, v in per.items() if v}
+        if per:
+            summary[task] = {"overall": float(np.mean(list(per.values()))), **per}
+    summary["overall"] = float(np.mean([summary[t]["overall"] for t in TASKS if t in summary])) if summary else 0.0
+    return summary
+
+
+def format_table(summary: dict, scores: list[ItemScore] | None = None) -> str:
+    """A Markdown table of the summary, with item counts when the scores are given."""
+    lines = ["| task | category | score | items |", "| --- | --- | ---: | ---: |"]
+    for task in TASKS:
+        if task not in summary:
+            continue
+        for category, value in summary[task].items():
+            n = sum(s.task == task and (category == "overall" or s.category == category) for s in scores or [])
+            name = f"**{category}**" if category == "overall" else category
+            lines.append(f"| {task} | {name} | {value:.3f} | {n if scores else ''} |")
+    lines.append(f"| **all** | **overall** | {summary['overall']:.3f} | {len(scores) if scores else ''} |")
+    return "\n".join(lines)
