@@ -32,8 +32,8 @@ TASKS = {"generation": GENERATION_CATEGORIES, "editing": EDIT_CATEGORIES}
 REQUIRED = ("id", "task", "category", "prompt", "image", "spec")
 
 
-class LayoutError(ValueError):
-    """A split folder or one of its records is malformed; the message says which and why."""
+class ShapesError(ValueError):
+    """Bad ShapesWorld input (a malformed split folder or record); the message says which and why."""
 
 
 def iter_split(seed: int = EVAL_SEED, count: int = EVAL_COUNT, tasks=tuple(TASKS)):
@@ -82,7 +82,7 @@ def read_index(root) -> list[dict]:
     """Records of DIR/index.jsonl, checked for the fields the scorer needs."""
     path = Path(root) / INDEX
     if not path.is_file():
-        raise LayoutError(f"{path} not found (expected a folder written by `dreamlite shapes render`)")
+        raise ShapesError(f"{path} not found (expected a folder written by `dreamlite shapes render`)")
     records = []
     for n, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
@@ -90,15 +90,15 @@ def read_index(root) -> list[dict]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
-            raise LayoutError(f"{path}:{n}: not JSON ({err.msg})") from None
+            raise ShapesError(f"{path}:{n}: not JSON ({err.msg})") from None
         missing = [k for k in REQUIRED if k not in record]
         if record.get("task") == "editing" and "source" not in record:
             missing.append("source")
         if missing:
-            raise LayoutError(f"{path}:{n}: missing {', '.join(missing)}")
+            raise ShapesError(f"{path}:{n}: missing {', '.join(missing)}")
         if record["task"] not in TASKS or record["category"] not in TASKS[record["task"]]:
-            raise LayoutError(f"{path}:{n}: unknown task/category {record['task']}/{record['category']}")
+            raise ShapesError(f"{path}:{n}: unknown task/category {record['task']}/{record['category']}")
         records.append(record)
     if not records:
-        raise LayoutError(f"{path} has no items")
+        raise ShapesError(f"{path} has no items")
     return records

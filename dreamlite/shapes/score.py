@@ -12,7 +12,7 @@ from PIL import Image
 
 from .detect import find_objects
 from .judge import Verdict, judge_edit, judge_generation
-from .layout import TASKS, LayoutError, read_index
+from .layout import TASKS, ShapesError, read_index
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def check_images(records: list[dict], root: Path) -> None:
     paths = [r["image"] for r in records] + [r["source"] for r in records if r["task"] == "editing"]
     missing = [p for p in paths if not (root / p).is_file()]
     if missing:
-        raise LayoutError(f"{len(missing)} image(s) listed in {root / 'index.jsonl'} are missing, first: {missing[0]}")
+        raise ShapesError(f"{len(missing)} image(s) listed in {root / 'index.jsonl'} are missing, first: {missing[0]}")
 
 
 def score_dir(root, progress: bool = False) -> list[ItemScore]:
@@ -65,7 +65,16 @@ def score_dir(root, progress: bool = False) -> list[ItemScore]:
         from tqdm import tqdm
 
         records = tqdm(records, desc="scoring", unit="item")
-    return [score_record(r, root) for r in records]
+    return [_score_checked(r, root) for r in records]
+
+
+def _score_checked(record: dict, root: Path) -> ItemScore:
+    try:
+        return score_record(record, root)
+    except (KeyError, TypeError, IndexError) as err:
+        raise ShapesError(f"item {record['id']}: malformed spec ({type(err).__name__}: {err})") from None
+    except OSError as err:
+        raise ShapesError(f"item {record['id']}: cannot read image ({err})") from None
 
 
 def summarize(scores: list[ItemScore]) -> dict:
