@@ -176,10 +176,14 @@ def test_other_sizes_and_scalar_timestep(size):
         assert_matches(out, run_theirs(theirs, inputs))
 
 
+@pytest.mark.skipif(not REFERENCE_CONFIG.exists(), reason="shared reference files not present")
+def test_registry_matches_published_config():
+    assert UNetConfig.from_dict(json.loads(REFERENCE_CONFIG.read_text())) == get_unet_config("dreamlite-0.39b")
+
+
 def test_published_0_39b_parity():
-    config = json.loads(REFERENCE_CONFIG.read_text())
-    cfg = UNetConfig.from_dict(config)
-    assert cfg == get_unet_config("dreamlite-0.39b")
+    cfg = get_unet_config("dreamlite-0.39b")
+    config = cfg.to_dict()
     # Random init straight into uninitialised memory: the stock initialisers are slow at 0.39B.
     with torch.device("meta"):
         theirs = DreamLiteUNetModel.from_config(config).eval()
@@ -201,13 +205,28 @@ def test_published_0_39b_parity():
         assert_matches(ours(**inputs), run_theirs(theirs, inputs))
 
 
-# ---- training --------------------------------------------------------------------------------------------
-def test_gradient_checkpointing_same_gradients(monkeypatch):
-    ours, _ = build_pair(TINY_LEGACY, seed=5)
-    ours.train()
+def test_bf16_parity():
+    ours, theirs = build_pair(TINY_LEGACY, seed=2)
+    ours.to(torch.bfloat16), theirs.to(torch.bfloat16)
     inputs = make_inputs(ours.config, batch=2, height=8, width=16)
+    for key in ("sample", "encoder_hidden_states"):
+        inputs[key] = inputs[key].to(torch.bfloat16)
+    with torch.inference_mode():
+        out = ours(**inputs)
+        assert out.dtype == torch.bfloat16
+        assert_matches(out.float(), run_theirs(theirs, inputs).float(), rel=1e-2)
+
+
+# ---- training --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["legacy", "canonical"])  # canonical has dropout: recomputation replays the RNG
+def test_gradient_checkpointing_same_gradients(monkeypatch, name):
+    ours, _ = build_pair(TINY_CONFIGS[name], seed=5)
+    ours.train()
+    factor = 2 ** (ours.config.num_levels - 1)
+    inputs = make_inputs(ours.config, batch=2, height=2 * factor, width=4 * factor)
 
     def grads():
+        torch.manual_seed(7)
         ours.zero_grad()
         ours(**inputs).square().mean().backward()
         return {n: p.grad.clone() for n, p in ours.named_parameters()}
@@ -238,7 +257,7 @@ def test_defaults_equal_diffusers():
         assert value == (list(default) if isinstance(default, tuple) else default), name
 
 
-@pytest.mark.parametrize("config", [TINY_LEGACY, TINY_CANONICAL, json.loads(REFERENCE_CONFIG.read_text())])
+@pytest.mark.parametrize("config", [TINY_LEGACY, TINY_CANONICAL, get_unet_config("dreamlite-0.39b").to_dict()])
 def test_to_dict_round_trips_through_diffusers(config):
     cfg = UNetConfig.from_dict(config)
     d = cfg.to_dict()

@@ -268,7 +268,9 @@ def _validate(c: UNetConfig):
     _check_transformer_layers(c)
 
     for name in ("act_fn", "time_embedding_act_fn", "timestep_post_act"):
-        _check_choice(c, name, ACTIVATIONS + (() if name == "act_fn" else (None,)))
+        value = getattr(c, name)
+        if not (value is None and name != "act_fn") and not (isinstance(value, str) and value.lower() in ACTIVATIONS):
+            _fail(name, f"unsupported activation {value!r}; supported: {list(ACTIVATIONS)}")
     _check_choice(c, "qk_norm", QK_NORMS)
     _check_choice(c, "encoder_hid_dim_type", TEXT_PROJECTIONS)
     # diffusers applies "scale_shift" to resnet-only and mid blocks but not to attention blocks; DreamLite

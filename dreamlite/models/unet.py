@@ -138,7 +138,7 @@ class DreamLiteUNet(nn.Module):
             level = n - 1 - i  # the encoder level whose skips this block consumes
             c_prev, c_out, c_skip = ch[min(level + 1, n - 1)], ch[level], ch[max(level - 1, 0)]
             attention, num = UP_BLOCKS[kind], layers[level] + 1
-            # The first layer takes the level below; the last layer's skip comes from the level above.
+            # Layer 0 reads the deeper level's output; the last layer's skip is the shallower level's output.
             resnets = [self._resnet((c_prev if j == 0 else c_out) + (c_skip if j == num - 1 else c_out), c_out)
                        for j in range(num)]
             attns = [self._transformer(c_out, heads[level], _nth(up_depths[i], j), attention, only_cross[level],
