@@ -51,17 +51,23 @@ def shape_moments() -> dict[str, tuple[float, float, float]]:
     return out
 
 
-def _render(shape: str, px: float, py: float, size: float, blur: float, shape_hw) -> np.ndarray:
-    model = shape_coverage(shape, px, py, size / 2, (0, shape_hw[0], 0, shape_hw[1]), ss=2)
+def _render(shape: str, px: float, py: float, size: float, blur: float, grid) -> np.ndarray:
+    """Coverage of a candidate shape over the map's pixel grid (ys, xs of pixel centres).
+
+    One SDF sample per pixel, ramped over one pixel: exact on axis-aligned edges, close elsewhere, and a
+    quarter of the work of supersampling.
+    """
+    ys, xs = grid
+    half = size / 2
+    model = np.clip(0.5 - shape_sdf(shape, (xs - px) / half, (ys - py) / half) * half, 0.0, 1.0)
     if blur > 0.3:
         model = ndimage.gaussian_filter(model, blur, mode="constant")
     return model
 
 
-def _hollow(shape: str, px: float, py: float, size: float, raw: np.ndarray) -> bool:
+def _hollow(shape: str, px: float, py: float, size: float, raw: np.ndarray, grid) -> bool:
     """Whether the region well inside the fitted shape (deeper than an outline's stroke) is mostly empty."""
-    half = size / 2
-    ys, xs = np.mgrid[0: raw.shape[0], 0: raw.shape[1]] + 0.5
+    half, (ys, xs) = size / 2, grid
     depth = -shape_sdf(shape, (xs - px) / half, (ys - py) / half) * half
     interior = depth > outline_stroke_px(size) + 0.5
     if interior.sum() == 0:
@@ -81,10 +87,10 @@ def fit_shape(filled: np.ndarray, raw: np.ndarray) -> ShapeFit:
         blur = float(np.sqrt(max(0.0, (m2 - k_m2 * size**2) / 2)))
         blur = min(blur, MAX_BLUR)
         py = cy - k_dy * size
-        model = _render(shape, cx, py, size, blur, filled.shape)
+        model = _render(shape, cx, py, size, blur, (ys, xs))
         residual = float(np.abs(filled - model).sum() / area)
         if best is None or residual < best.residual:
             best = ShapeFit(shape, float(cx), float(py), float(size), blur, residual, False)
-    hollow = _hollow(best.shape, best.px, best.py, best.size, raw)
+    hollow = _hollow(best.shape, best.px, best.py, best.size, raw, (ys, xs))
     name = best.shape if best.residual <= MAX_RESIDUAL else None
     return ShapeFit(name, best.px, best.py, best.size, best.blur, best.residual, hollow)

@@ -28,6 +28,8 @@ MIN_AREA_FRACTION = 0.003  # components below this share of the image are noise 
 PAD = 3  # pixels of soft edge kept around a component
 MAX_SIDE = 128  # larger images are box-filtered down by an integer factor first: same verdicts, a quarter the work
 _EIGHT = np.ones((3, 3), dtype=bool)
+_FOUR = ndimage.generate_binary_structure(2, 1)
+_NEAR = np.ones((2 * PAD + 1, 2 * PAD + 1), dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,12 @@ def blend_shares(image: np.ndarray, bg_rgb: np.ndarray, colors: np.ndarray) -> t
 def _split_by_color(comp: np.ndarray, labels: np.ndarray, min_area: int) -> list[np.ndarray]:
     """Split a component into one mask per solid colour inside it (just itself when there is one)."""
     area = int(comp.sum())
-    solid = [c for c in np.unique(labels[comp])
-             if ndimage.binary_erosion(comp & (labels == c), _EIGHT).sum() >= max(4, 0.15 * area)]
+    least = max(4, 0.15 * area)
+    counts = np.bincount(labels[comp], minlength=len(OBJECT_NAMES))
+    candidates = np.nonzero(counts >= least)[0]  # erosion only shrinks, so this is a cheap first cut
+    if len(candidates) < 2:
+        return [comp]
+    solid = [c for c in candidates if ndimage.binary_erosion(comp & (labels == c), _EIGHT).sum() >= least]
     if len(solid) < 2:
         return [comp]
     # Pixels of a non-solid colour join the nearest solid region.
@@ -94,11 +100,14 @@ def fill_holes_soft(alpha: np.ndarray, levels=(0.3, 0.5, 0.7, 0.9)) -> np.ndarra
     """Coverage with every enclosed dip set to 1: holes of the mask at any of a few coverage levels.
 
     Several levels, so an outline whose hole JPEG or blur has half filled still counts as enclosing it.
+    A hole is a 4-connected part of the complement that does not reach the border.
     """
     holes = np.zeros(alpha.shape, dtype=bool)
     for level in levels:
-        mask = alpha >= level
-        holes |= ndimage.binary_fill_holes(mask) & ~mask
+        lab, n = ndimage.label(alpha < level, _FOUR)
+        if n > 1:
+            edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
+            holes |= (lab > 0) & ~np.isin(lab, edge)
     return np.where(holes, 1.0, alpha)
 
 
@@ -163,7 +172,7 @@ def find_objects(image: np.ndarray) -> tuple[str | None, list[Detection]]:
             continue
         others = foreground[window] & ~comp
         for part in _split_by_color(comp, labels[window], min_area):
-            near = ndimage.binary_dilation(part, _EIGHT, iterations=PAD) & ~others
+            near = ndimage.binary_dilation(part, _NEAR) & ~others
             found.append(_describe(part, rgb[window], bg_rgb, near, (y0, x0), rgb.shape))
     found.sort(key=lambda d: (round(d.cy, 2), d.cx))
     return background, found

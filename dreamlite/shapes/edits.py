@@ -26,7 +26,7 @@ from .scene import (LARGE_SIZES, SMALL_SIZES, Scene, ShapeObject, distinct_objec
 
 CATEGORIES = ("add", "remove", "replace", "alter", "background", "move", "extract", "compose", "style")
 COMPOSABLE = ("add", "remove", "replace", "recolor", "resize", "move", "background")
-OBJECT_COUNTS = {"add": (1, 3), "extract": (2, 4), "compose": (2, 4), "style": (1, 3)}  # default (1, 4)
+OBJECT_COUNTS = {"add": (1, 3), "remove": (2, 4), "extract": (2, 4), "compose": (2, 4), "style": (1, 3)}  # default (1, 4)
 STYLE_SHAPES = ("circle", "square", "triangle", "diamond")  # a cross's arms are too thin to hollow
 STYLE_SIZES = (0.24, 0.28)
 

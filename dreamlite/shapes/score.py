@@ -39,8 +39,11 @@ def score_edit(source: np.ndarray, image: np.ndarray, spec: dict) -> Verdict:
     return judge_edit(spec, find_objects(source), find_objects(image))
 
 
-def score_record(record: dict, root: Path) -> ItemScore:
+def score_record(record: dict, root: Path, transform=None) -> ItemScore:
+    """Score one record; `transform` (array -> array), if given, is applied to the image first (not the source)."""
     image = load_rgb(root / record["image"])
+    if transform is not None:
+        image = transform(image)
     if record["task"] == "generation":
         verdict = score_generation(image, record["spec"])
     else:
@@ -56,8 +59,11 @@ def check_images(records: list[dict], root: Path) -> None:
         raise ShapesError(f"{len(missing)} image(s) listed in {root / 'index.jsonl'} are missing, first: {missing[0]}")
 
 
-def score_dir(root, progress: bool = False) -> list[ItemScore]:
-    """Score every item of a split folder (see layout.py) from the images at its `image` paths."""
+def score_dir(root, progress: bool = False, transform=None) -> list[ItemScore]:
+    """Score every item of a split folder (see layout.py) from the images at its `image` paths.
+
+    `transform` is applied to each scored image first; robustness checks pass damage functions here.
+    """
     root = Path(root)
     records = read_index(root)
     check_images(records, root)
@@ -65,12 +71,12 @@ def score_dir(root, progress: bool = False) -> list[ItemScore]:
         from tqdm import tqdm
 
         records = tqdm(records, desc="scoring", unit="item")
-    return [_score_checked(r, root) for r in records]
+    return [_score_checked(r, root, transform) for r in records]
 
 
-def _score_checked(record: dict, root: Path) -> ItemScore:
+def _score_checked(record: dict, root: Path, transform) -> ItemScore:
     try:
-        return score_record(record, root)
+        return score_record(record, root, transform)
     except (KeyError, TypeError, IndexError) as err:
         raise ShapesError(f"item {record['id']}: malformed spec ({type(err).__name__}: {err})") from None
     except OSError as err:
