@@ -58,7 +58,10 @@ def _extract(rng, op):
 
 def _style(rng, op):
     return pick(rng, ["draw every shape as an outline", "make all the shapes hollow", "turn the shapes into outlines",
-                      "redraw everything in outline style", "show only the outlines of the shapes"])
+                      "redraw everything in outline style", "show only the outlines of the shapes",
+                      "make every object hollow", "replace the filled shapes with outlines",
+                      "convert the picture to line art", "keep just the edges of each shape",
+                      "give the image an outline style"])
 
 
 PHRASES = {"add": _add, "remove": _remove, "replace": _replace, "recolor": _recolor, "resize": _resize,
