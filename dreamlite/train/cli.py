@@ -1,0 +1,84 @@
+"""`dreamlite train`, `dreamlite train-vae` and `dreamlite ablation` (registered by dreamlite/cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .config import RecipeError
+
+__all__ = ["RecipeError", "register"]
+
+
+def cmd_train(args) -> int:
+    from .loop import train
+    from .recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, args.set or [], args.max_steps)
+    train(recipe, args.out, save_every=args.save_every)
+    return 0
+
+
+def cmd_train_vae(args) -> int:
+    from .vae import VAETrainConfig, train_vae
+
+    config = VAETrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, size=args.size, channels=args.channels,
+                            seed=args.seed, save_every=args.save_every)
+    train_vae(config, args.out)
+    return 0
+
+
+def cmd_ablation(args) -> int:
+    from .ablation import run_ablation
+
+    run_ablation(args.out, recipe=args.recipe, steps=args.steps, bench_items=args.bench_items,
+                 sample_steps=args.sample_steps, overrides=args.set or [])
+    return 0
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train DreamLite stage by stage from a YAML recipe (resumable)",
+                       description="Run a recipe's stages in order (each from the previous stage's weights). "
+                                   "Re-running the same command resumes from the newest checkpoint. Multi-process: "
+                                   "accelerate launch [--config_file recipes/accelerate/fsdp-0.39b.yaml] -m "
+                                   "dreamlite.cli train ...")
+    p.add_argument("recipe", help="recipe YAML, or a name in recipes/ (smoke, shapes-tiny, dreamlite-0.39b)")
+    p.add_argument("--out", required=True, help="run directory: OUT/<stage>/ pipelines, OUT/final/, checkpoints, logs")
+    p.add_argument("--max-steps", type=positive, default=None, help="cap every stage at N steps (quick tries)")
+    p.add_argument("--save-every", type=positive, default=None, help="checkpoint every N steps (recipe: run.save_every)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a recipe field, e.g. --set stages.0.steps=100 --set run.num_workers=4")
+    p.set_defaults(func=cmd_train)
+
+    v = sub.add_parser("train-vae", help="train a small AutoencoderTiny on ShapesWorld images",
+                       description="Writes a diffusers AutoencoderTiny folder (4 latent channels, 8x, scaling "
+                                   "factor 1) for a recipe's model.vae.path.")
+    v.add_argument("--out", required=True, help="output folder (config.json + diffusion_pytorch_model.safetensors)")
+    v.add_argument("--steps", type=positive, default=3000)
+    v.add_argument("--batch", type=positive, default=32)
+    v.add_argument("--lr", type=float, default=1e-3)
+    v.add_argument("--size", type=positive, default=64, help="ShapesWorld image size")
+    v.add_argument("--channels", type=positive, default=32, help="width of every encoder/decoder block")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--save-every", type=positive, default=500)
+    v.set_defaults(func=cmd_train_vae)
+
+    a = sub.add_parser("ablation", help="progressive (t2i, edit, joint) vs joint-from-scratch on ShapesWorld",
+                       description="Trains both schedules at equal total steps from the same initial pipeline and "
+                                   "writes a table of ShapesBench generation and editing scores.")
+    a.add_argument("--out", required=True)
+    a.add_argument("--recipe", default="shapes-tiny", help="recipe whose model, data and optimizer are used")
+    a.add_argument("--steps", type=positive, default=3000, help="total steps of each schedule")
+    a.add_argument("--bench-items", type=positive, default=8, help="ShapesBench items per category")
+    a.add_argument("--sample-steps", type=positive, default=20, help="denoising steps when scoring")
+    a.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe field")
+    a.set_defaults(func=cmd_ablation)

@@ -1,0 +1,73 @@
+"""The frozen half of DreamLite at training time: VAE latents and prompt embeddings, computed as the pipeline
+computes them at inference (same templates, same raw latents), so that what the U-Net learns is what it sees."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+
+from ..text.templates import wrap_edit, wrap_generate
+
+
+class Conditioner:
+    def __init__(self, vae, prompt_encoder, device: torch.device, dtype: torch.dtype, cache_size: int = 4096):
+        self.vae = vae.to(device).eval().requires_grad_(False)
+        if dtype != torch.float32:  # diffusers warns on any dtype cast, even a no-op one
+            self.vae.to(dtype)
+        self.encoder = prompt_encoder.to(device)
+        self.encoder.model.to(dtype).requires_grad_(False)
+        self.device, self.dtype = device, dtype
+        self.cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self.cache_size = cache_size
+
+    @property
+    def vae_factor(self) -> int:
+        return 2 ** (len(self.vae.config.encoder_block_out_channels) - 1)
+
+    @property
+    def latent_channels(self) -> int:
+        return self.vae.config.latent_channels
+
+    @torch.no_grad()
+    def latents(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) in [-1, 1] -> raw latents (DreamLite's VAE has scaling factor 1 and no shift)."""
+        return self.vae.encode(pixels.to(self.device, self.dtype)).latents.float()
+
+    @torch.no_grad()
+    def generate(self, prompt: str | None) -> torch.Tensor:
+        """(L, D) embedding of a T2I prompt; None is the empty prompt (the pipeline's negative).
+
+        Each string is encoded on its own, so its embedding never depends on what it was batched with: a resumed
+        run gets bit-identical embeddings whatever the cache held. Frozen encoder, so an LRU cache is exact.
+        """
+        text = "" if prompt is None else wrap_generate(prompt)
+        hit = self.cache.get(text)
+        if hit is not None:
+            self.cache.move_to_end(text)
+            return hit
+        embeds, mask = self.encoder.encode([text], "generate")
+        value = embeds[0, : int(mask[0].sum())].float()
+        if self.cache_size > 0:
+            self.cache[text] = value
+            if len(self.cache) > self.cache_size:
+                self.cache.popitem(last=False)
+        return value
+
+    @torch.no_grad()
+    def edit(self, instruction: str | None, image) -> torch.Tensor:
+        """(L, D) embedding of an edit instruction with its source image (None: the empty instruction)."""
+        text = "" if instruction is None else wrap_edit(instruction)
+        embeds, mask = self.encoder.encode([text], "edit", image=image)
+        return embeds[0, : int(mask[0].sum())].float()
+
+
+def pad_embeddings(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L_i, D) rows -> zero-padded (B, L, D) and a 0/1 mask, as the prompt encoder returns them."""
+    length = max(r.shape[0] for r in rows)
+    embeds = rows[0].new_zeros(len(rows), length, rows[0].shape[1])
+    mask = torch.zeros(len(rows), length, dtype=torch.long, device=rows[0].device)
+    for i, r in enumerate(rows):
+        embeds[i, : r.shape[0]] = r
+        mask[i, : r.shape[0]] = 1
+    return embeds, mask

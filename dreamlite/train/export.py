@@ -1,0 +1,66 @@
+"""A stage's result as a pipeline folder (diffusers layout) that `DreamLite.from_pretrained` loads.
+
+The frozen parts (VAE, prompt encoder, tokenizer, processor, scheduler) are the stage input's files, hard-linked
+where the filesystem allows (a 2B prompt encoder is not copied once per stage); `unet/` is written anew from the
+trained weights (EMA when the stage keeps one, LoRA merged in).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from ..loading import save_unet
+from ..models.unet import DreamLiteUNet
+from .checkpoint import commit
+from .lora import merge_lora_state, save_adapters
+
+TRAINING_FILES = ("train_recipe.yaml", "train_state.json")
+
+
+def _link_or_copy(src, dst):
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def copy_pipeline(src: Path, dst: Path, skip=("unet", "lora") + TRAINING_FILES) -> None:
+    dst.mkdir(parents=True, exist_ok=True)
+    for path in src.iterdir():
+        if path.name in skip or path.name.startswith(".tmp-"):
+            continue
+        if path.is_dir():
+            shutil.copytree(path, dst / path.name, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(path, dst / path.name)
+
+
+def export_stage(state: dict[str, torch.Tensor], config, lora_spec, input_folder: Path, folder: Path,
+                 recipe_yaml: str, summary: dict) -> None:
+    """Write the stage folder from a full U-Net state dict (main process only)."""
+    tmp = folder.with_name(f".tmp-{folder.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    copy_pipeline(input_folder, tmp)
+    if lora_spec is not None:
+        state, adapters = merge_lora_state(state, lora_spec)
+        save_adapters(adapters, lora_spec, tmp / "lora")
+    with torch.device("meta"):
+        unet = DreamLiteUNet(config)
+    unet.load_state_dict({k: v.detach().float().cpu() for k, v in state.items()}, assign=True)
+    save_unet(unet, tmp / "unet")
+    (tmp / "train_recipe.yaml").write_text(recipe_yaml)
+    (tmp / "train_state.json").write_text(json.dumps(summary, indent=2) + "\n")
+    commit(tmp, folder)
+
+
+def publish_final(stage_folder: Path, final: Path) -> None:
+    """`OUT/final/`: the last stage's pipeline under a name that does not change with the recipe."""
+    tmp = final.with_name(f".tmp-{final.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    copy_pipeline(stage_folder, tmp, skip=())
+    commit(tmp, final)

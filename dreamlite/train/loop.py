@@ -1,0 +1,268 @@
+"""The one training loop: stages in order, each from the previous stage's pipeline folder, resumable anywhere.
+
+`train(recipe, out)` walks the recipe's stages. A finished stage is a pipeline folder `OUT/<stage>/`; an
+unfinished one resumes from its newest checkpoint in `OUT/checkpoints/`. Within a stage every step is a pure
+function of (weights, optimizer state, seed, stage, step, data position): the plan picks the items, each sample
+draws its noise, time and condition dropout from its own seeded generator, and the learning rate is a function
+of the step. That is why a run killed at any point and started again ends with bit-identical weights, and why
+N processes give the weights of one with the same global batch.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from ..loading import load_components
+from .checkpoint import latest_checkpoint, load_checkpoint, remove_partial, save_checkpoint
+from .components import build_initial
+from .config import RecipeError
+from .data import build_source
+from .data.base import stable_seed
+from .data.plan import BatchPlan, PlannedBatches, PlannedItems, collate
+from .ema import EMA
+from .encode import Conditioner
+from .export import export_stage, publish_final
+from .progress import Progress
+from .recipe import Recipe, training_sizes
+from .stages import STAGE_KINDS
+
+# Settings that may change between a run and its resumption without changing what is trained.
+RESUMABLE_CHANGES = ("save_every", "keep_checkpoints", "log_every", "num_workers", "threads")
+
+
+def make_accelerator(run):
+    from accelerate import Accelerator
+
+    if run.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS, set before CUDA starts
+    accelerator = Accelerator(mixed_precision=run.mixed_precision, cpu=not torch.cuda.is_available())
+    if run.threads:
+        torch.set_num_threads(run.threads)
+    torch.use_deterministic_algorithms(run.deterministic)
+    if torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = not run.deterministic
+    return accelerator
+
+
+def seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def lr_at(spec, step: int, total: int) -> float:
+    """Linear warmup, then constant, cosine or linear decay to min_lr_ratio * lr (a pure function of the step)."""
+    if step < spec.warmup_steps:
+        return spec.lr * (step + 1) / spec.warmup_steps
+    if spec.schedule == "constant":
+        return spec.lr
+    progress = (step - spec.warmup_steps) / max(1, total - spec.warmup_steps)
+    shape = 0.5 * (1 + np.cos(np.pi * progress)) if spec.schedule == "cosine" else 1 - progress
+    return spec.lr * (spec.min_lr_ratio + (1 - spec.min_lr_ratio) * float(shape))
+
+
+def check_out_dir(out: Path, recipe: Recipe, main: bool) -> None:
+    """A run directory belongs to one recipe: refuse to mix two, allow resuming with engineering changes."""
+    saved = out / "recipe.yaml"
+    current = recipe.to_dict()
+    if saved.is_file():
+        previous = yaml.safe_load(saved.read_text())
+        strip = lambda d: {**d, "run": {k: v for k, v in d.get("run", {}).items()  # noqa: E731
+                                        if k not in RESUMABLE_CHANGES}}
+        if strip(previous) != strip(current):
+            raise RecipeError(f"{out} holds a run of a different recipe (see {saved}); use another --out, or "
+                              "delete it to start over")
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        saved.write_text(recipe.dump())
+
+
+def train(recipe: Recipe, out: str | Path, save_every: int | None = None, log=print) -> Path:
+    """Run (or resume) every stage of `recipe` in `out`; returns `out/final`."""
+    out = Path(out)
+    if save_every is not None:
+        if save_every < 1:
+            raise RecipeError("--save-every must be >= 1")
+        recipe.run.save_every = save_every
+    accelerator = make_accelerator(recipe.run)
+    main = accelerator.is_main_process
+    say = log if main else (lambda *a, **k: None)
+    check_out_dir(out, recipe, main)
+    say(f"# dreamlite train: resolved recipe ({accelerator.num_processes} process(es), "
+        f"{accelerator.device}, mixed precision {recipe.run.mixed_precision})\n{recipe.dump()}")
+    if main:
+        remove_partial(out)
+    accelerator.wait_for_everyone()
+
+    init = out / "init"
+    if not init.is_dir():
+        if main:
+            from ..loading import save_components
+            from .checkpoint import commit
+
+            components = build_initial(recipe)
+            tmp = out / ".tmp-init"
+            shutil.rmtree(tmp, ignore_errors=True)
+            save_components(components, tmp)
+            commit(tmp, init)
+            say(f"initial pipeline written to {init} (U-Net {components.unet.num_parameters():,} parameters)")
+        accelerator.wait_for_everyone()
+
+    writer = None
+    if main:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out / "logs"))
+    previous, offset = init, 0
+    try:
+        for index, stage in enumerate(recipe.stages):
+            folder = out / stage.name
+            if folder.is_dir():
+                say(f"stage {index + 1}/{len(recipe.stages)} '{stage.name}' already done: {folder}")
+            else:
+                run_stage(accelerator, recipe, index, previous, folder, out, writer, offset, say)
+            previous, offset = folder, offset + stage.steps
+        final = out / "final"
+        if main:
+            publish_final(previous, final)
+            say(f"done: {final}")
+        accelerator.wait_for_everyone()
+    finally:
+        if writer is not None:
+            writer.close()
+    return final
+
+
+def stage_sources(recipe: Recipe, stage, index: int):
+    """(name, Source, weight) for every source the stage reads, weights = task weight x source share."""
+    total = sum(stage.mixture.values())
+    entries = []
+    for task, task_weight in stage.mixture.items():
+        if task_weight == 0:
+            continue
+        weights = stage.data[task]
+        share = sum(weights.values())
+        for name, weight in weights.items():
+            if weight > 0:
+                source = build_source(recipe.sources[name], task, recipe.seed, f"sources.{name}")
+                entries.append((name, source, task_weight / total * weight / share))
+    return entries
+
+
+def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folder: Path, out: Path, writer,
+              offset: int, say) -> None:
+    stage = recipe.stages[index]
+    world, rank = accelerator.num_processes, accelerator.process_index
+    micro = stage.micro_batch or stage.batch // world
+    if stage.batch % (world * micro):
+        raise RecipeError(f"stage {stage.name}: batch {stage.batch} does not split into {world} process(es) x "
+                          f"micro-batches of {micro}")
+    accumulation = stage.batch // (world * micro)
+    seed_all(stable_seed(recipe.seed, "stage", index) % 2**63)
+    accelerator.free_memory()
+
+    components = load_components(input_folder)
+    unet = components.unet.train()
+    if recipe.run.gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
+    if stage.lora is not None:
+        from .lora import add_lora
+
+        model = add_lora(unet, stage.lora)
+    else:
+        model = unet.requires_grad_(True)
+    params = [p for p in model.parameters() if p.requires_grad]
+    o = stage.optimizer
+    optimizer = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay, eps=o.eps)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    ema = None
+    if stage.ema is not None:
+        ema = EMA(accelerator.unwrap_model(model).named_parameters(), stage.ema.decay, stage.ema.warmup)
+
+    weight_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(recipe.run.mixed_precision, torch.float32)
+    conditioner = Conditioner(components.vae, components.prompt_encoder, accelerator.device, weight_dtype,
+                              recipe.run.prompt_cache)
+    entries = stage_sources(recipe, stage, index)
+    sizes = training_sizes(stage)
+    plan = BatchPlan(entries, sizes, stage.batch, recipe.seed, index)
+    caches = None
+    if recipe.run.cache is not None:
+        from .data.cache import prepare_caches
+
+        caches = prepare_caches(accelerator, recipe, plan, conditioner, out, say)
+    task = STAGE_KINDS[stage.kind](stage, index, recipe.seed, conditioner, components.schedule)
+
+    start, elapsed = 0, 0.0
+    checkpoint = latest_checkpoint(out, index)
+    where = f"stage {index + 1}/{len(recipe.stages)} '{stage.name}'"
+    if checkpoint is not None:
+        state = load_checkpoint(accelerator, checkpoint, model, optimizer, ema)
+        plan.load_state_dict(state["data"])
+        start, elapsed = state["step"], state.get("elapsed", 0.0)
+        say(f"resuming {where} at step {start}/{stage.steps} from {checkpoint}")
+    else:
+        say(f"starting {where} from {input_folder}: {stage.steps} steps, batch {stage.batch} = {world} process(es)"
+            f" x {accumulation} accumulation x {micro}; data: {plan.describe()}")
+
+    loader_plan = BatchPlan(entries, sizes, stage.batch, recipe.seed, index)
+    loader_plan.load_state_dict(plan.state_dict())
+    loader = torch.utils.data.DataLoader(
+        PlannedItems(loader_plan, caches), batch_sampler=PlannedBatches(loader_plan, start, stage.steps, rank, world,
+                                                                         micro),
+        num_workers=recipe.run.num_workers, collate_fn=collate, persistent_workers=False)
+    batches = iter(loader)
+    progress = Progress(stage.name, start, stage.steps, stage.batch, writer, offset, accelerator, recipe.run.log_every)
+    recipe_yaml = recipe.dump()
+    clip = o.grad_clip
+    model.train()
+    for step in range(start, stage.steps):
+        tick = time.perf_counter()
+        lr = lr_at(o, step, stage.steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        seed_all(stable_seed(recipe.seed, "step", index, step, rank) % 2**63)  # model dropout, if any
+        stats = {}
+        for k in range(accumulation):
+            samples = next(batches)
+            sync = nullcontext() if k == accumulation - 1 else accelerator.no_sync(model)
+            with sync:
+                loss, parts = task.loss(model, samples)
+                accelerator.backward(loss / accumulation)
+            for name, (total, count) in parts.items():
+                stats[name] = (stats.get(name, (0.0, 0))[0] + total, stats.get(name, (0.0, 0))[1] + count)
+        grad_norm = accelerator.clip_grad_norm_(params, clip) if clip is not None else None
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if ema is not None:
+            ema.update()
+        plan.step_slots(step)
+        elapsed += time.perf_counter() - tick
+        progress.update(step, stats, lr, grad_norm)
+        if (step + 1) % recipe.run.save_every == 0 or step + 1 == stage.steps:
+            trainer_state = {"stage": stage.name, "stage_index": index, "step": step + 1, "data": plan.state_dict(),
+                             "samples": (step + 1) * stage.batch, "elapsed": elapsed, "world_size": world}
+            save_checkpoint(accelerator, out, index, step + 1, model, optimizer, ema, trainer_state, recipe_yaml,
+                            recipe.run.keep_checkpoints)
+    progress.close()
+    del batches, loader
+
+    context = ema.applied() if ema is not None else nullcontext()
+    with context:
+        state = accelerator.get_state_dict(model)  # collective under FSDP: gathers the full weights
+    if accelerator.is_main_process:
+        summary = {"stage": stage.name, "stage_index": index, "steps": stage.steps, "batch": stage.batch,
+                   "samples": stage.steps * stage.batch, "train_seconds": round(elapsed, 2),
+                   "final_loss": progress.last_loss, "ema": stage.ema is not None, "lora": stage.lora is not None,
+                   "input": str(input_folder)}
+        export_stage(state, components.unet.config, stage.lora, input_folder, folder, recipe_yaml, summary)
+        say(f"{where} done in {elapsed:.0f}s of training: {folder}")
+    accelerator.wait_for_everyone()
