@@ -128,9 +128,14 @@ def name_color(pixels: np.ndarray, bg_rgb: np.ndarray) -> str | None:
 def _describe(mask, window_rgb, bg_rgb, near, origin, full_shape) -> Detection:
     """Describe the object whose foreground mask is `mask`; `near` bounds where its soft edge may reach."""
     color = name_color(window_rgb[mask], bg_rgb)
-    # Coverage is measured against the object's own purest colour, so a model's colour drift does not shrink it.
-    dist_bg = np.linalg.norm(window_rgb[mask] - bg_rgb, axis=-1)
-    color_rgb = np.median(window_rgb[mask][dist_bg >= np.median(dist_bg)], axis=0)
+    # Coverage is measured against the palette colour once it is named: blur leaves no pure pixel in a small
+    # object, and measuring against its washed-out centre would inflate the coverage.  Unnamed colours are
+    # measured against the object's own purest pixels.
+    if color is not None:
+        color_rgb = OBJECT_RGB[OBJECT_NAMES.index(color)]
+    else:
+        dist_bg = np.linalg.norm(window_rgb[mask] - bg_rgb, axis=-1)
+        color_rgb = np.median(window_rgb[mask][dist_bg >= np.median(dist_bg)], axis=0)
     share, _ = blend_shares(window_rgb, bg_rgb, color_rgb[None])
     raw = np.where(near, share[..., 0], 0.0)
     fit = fit_shape(fill_holes_soft(raw), raw)
