@@ -1,0 +1,101 @@
+"""Resuming: `kill -9` during training, then the same command again, gives bit-identical weights.
+
+Runs `dreamlite train smoke` in subprocesses (CPU, deterministic), once uninterrupted and once killed with SIGKILL
+inside a stage or right at a stage boundary, and compares every stage's U-Net safetensors byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+UNET_FILE = "unet/diffusion_pytorch_model.safetensors"
+STAGES = ("t2i", "edit", "joint", "sft")
+
+
+def env() -> dict:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(REPO),
+            "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+
+
+def train_command(out: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "dreamlite.cli", "train", "smoke", "--out", str(out), *args]
+
+
+def run_train(out: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    result = subprocess.run(train_command(out, *args), cwd=REPO, env=env(), capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, f"dreamlite train failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def run_until(out: Path, condition, *args: str, timeout: float = 120) -> None:
+    """Start training, poll `condition(out)` every 10 ms, and SIGKILL the process once it holds."""
+    process = subprocess.Popen(train_command(out, *args), cwd=REPO, env=env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while not condition(out):
+            if process.poll() is not None:
+                raise AssertionError(f"training ended before the kill point:\n{process.stderr.read()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError("the kill point was never reached")
+            time.sleep(0.01)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+
+def checkpoint_names(out: Path) -> list[str]:
+    folder = out / "checkpoints"
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
+
+
+def unet_bytes(folder: Path) -> bytes:
+    return (folder / UNET_FILE).read_bytes()
+
+
+# ---- tests -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("uninterrupted")
+    run_train(out)
+    return out
+
+
+def assert_same_weights(resumed: Path, reference: Path) -> None:
+    for stage in STAGES + ("final",):
+        assert unet_bytes(resumed / stage) == unet_bytes(reference / stage), f"{stage} differs after resuming"
+
+
+def test_kill_inside_a_stage_resumes_bit_identically(uninterrupted, tmp_path):
+    out = tmp_path / "run"
+    # Stage 2 ('edit') has checkpointed step 3 of 6: kill it there, mid-stage.
+    run_until(out, lambda o: "stage01-step00000003" in checkpoint_names(o))
+    assert not (out / "edit").exists()
+    result = run_train(out)
+    assert "resuming stage 2/4 'edit' at step 3/6" in result.stdout
+    assert "stage 1/4 't2i' already done" in result.stdout
+    assert_same_weights(out, uninterrupted)
+
+
+def test_kill_at_a_stage_boundary_resumes_bit_identically(uninterrupted, tmp_path):
+    out = tmp_path / "run"
+    # The moment stage 1's pipeline folder exists, before stage 2 has saved anything.
+    run_until(out, lambda o: (o / "t2i").is_dir())
+    assert not any(name.startswith("stage01") for name in checkpoint_names(out))
+    result = run_train(out)
+    assert "starting stage 2/4 'edit'" in result.stdout
+    assert_same_weights(out, uninterrupted)
