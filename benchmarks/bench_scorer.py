@@ -65,7 +65,8 @@ def _scores(scores) -> dict:
     summary = summarize(scores)
     worst = min((v, f"{t}/{c}") for t in ("generation", "editing") for c, v in summary[t].items() if c != "overall")
     return {"overall": summary["overall"], "generation": summary["generation"]["overall"],
-            "editing": summary["editing"]["overall"], "worst_category": f"{worst[1]} {worst[0]:.3f}"}
+            "editing": summary["editing"]["overall"],
+            "worst_category": f"{worst[1]} {worst[0]:.3f}" if worst[0] < 1.0 else "-"}
 
 
 def main() -> None:

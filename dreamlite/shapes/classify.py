@@ -1,13 +1,14 @@
 """Shape classification by analysis-by-synthesis on a soft coverage map.
 
-For each candidate shape, the coverage map's area fixes the shape's size, its centroid fixes the position and
-its spread (second moment) beyond what that shape of that size has fixes a Gaussian blur; the candidate is
-rendered with exactly that size, position and blur, and the one that leaves the smallest residual wins.
+For each candidate shape and peak coverage (amplitude), the coverage map's area fixes the shape's size, its
+centroid fixes the position and its spread (second moment) beyond what that shape of that size has fixes a
+Gaussian blur; the candidate is rendered with exactly that size, position, blur and amplitude, and the one
+that leaves the smallest residual wins.
 Area, centroid and spread are all unchanged or predictably changed by blur, JPEG and small shifts, so this
 holds up where bounding boxes and thresholded masks lose corners and tips.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -16,9 +17,11 @@ from scipy import ndimage
 from .palette import SHAPES
 from .render import outline_stroke_px, shape_coverage, shape_sdf
 
-MAX_RESIDUAL = 0.5  # |coverage - best model| / area; above it the blob is no shape of ours
+MAX_MISFIT = 0.25  # beyond-slack |coverage - best model| / area; above it the blob is no shape of ours
+RESIDUAL_SLACK = 0.1  # per-pixel differences below this (noise, JPEG ringing) do not count as misfit
 MAX_BLUR = 2.5  # pixels; a wrong shape must not explain itself away as a very blurred right one
 HOLLOW_COVERAGE = 0.7  # mean coverage deep inside the fitted shape below this means an outline
+AMPLITUDES = (1.0, 0.85, 0.7)  # peak coverage tried: a model's washed-out colour covers less than its area
 _PIXEL_VARIANCE = 1.0 / 6.0  # a pixel's box spreads the second moment by 1/12 along each axis
 
 
@@ -31,6 +34,7 @@ class ShapeFit:
     py: float
     size: float
     blur: float
+    amplitude: float  # peak coverage of the fitted model
     residual: float
     hollow: bool
 
@@ -81,16 +85,20 @@ def fit_shape(filled: np.ndarray, raw: np.ndarray) -> ShapeFit:
     ys, xs = np.mgrid[0: filled.shape[0], 0: filled.shape[1]] + 0.5
     cx, cy = (filled * xs).sum() / area, (filled * ys).sum() / area
     m2 = (filled * ((xs - cx) ** 2 + (ys - cy) ** 2)).sum() / area - _PIXEL_VARIANCE
-    best = None
-    for shape, (k_area, k_m2, k_dy) in shape_moments().items():
-        size = np.sqrt(area / k_area)
-        blur = float(np.sqrt(max(0.0, (m2 - k_m2 * size**2) / 2)))
-        blur = min(blur, MAX_BLUR)
-        py = cy - k_dy * size
-        model = _render(shape, cx, py, size, blur, (ys, xs))
-        residual = float(np.abs(filled - model).sum() / area)
-        if best is None or residual < best.residual:
-            best = ShapeFit(shape, float(cx), float(py), float(size), blur, residual, False)
-    hollow = _hollow(best.shape, best.px, best.py, best.size, raw, (ys, xs))
-    name = best.shape if best.residual <= MAX_RESIDUAL else None
-    return ShapeFit(name, best.px, best.py, best.size, best.blur, best.residual, hollow)
+    best, best_model = None, None
+    for amplitude in AMPLITUDES:
+        for shape, (k_area, k_m2, k_dy) in shape_moments().items():
+            size = np.sqrt(area / amplitude / k_area)
+            blur = min(MAX_BLUR, float(np.sqrt(max(0.0, (m2 - k_m2 * size**2) / 2))))
+            py = cy - k_dy * size
+            model = amplitude * _render(shape, cx, py, size, blur, (ys, xs))
+            # Plain L1 picks the shape: under blur, small differences are what tells a diamond from a circle.
+            residual = float(np.abs(filled - model).sum() / area)
+            if best is None or residual < best.residual:
+                best = ShapeFit(shape, float(cx), float(py), float(size), blur, amplitude, residual, False)
+                best_model = model
+    # Only differences beyond the slack (noise, JPEG ringing) decide whether the best fit is a shape at all.
+    misfit = float(np.maximum(np.abs(filled - best_model) - RESIDUAL_SLACK, 0.0).sum() / area)
+    hollow = _hollow(best.shape, best.px, best.py, best.size, raw / best.amplitude, (ys, xs))
+    name = best.shape if misfit <= MAX_MISFIT else None
+    return replace(best, shape=name, hollow=hollow)
