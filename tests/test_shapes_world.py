@@ -121,6 +121,20 @@ def test_spec_matches_scene():
         assert colors.spec["include"][0]["color"] in OBJECT_COLORS
 
 
+def test_edit_specs_name_their_ops():
+    expected = {"add": {"add"}, "remove": {"remove"}, "replace": {"replace"}, "alter": {"recolor", "resize"},
+                "background": {"background"}, "move": {"move"}, "extract": {"extract"}, "style": {"style"}}
+    for category in EDIT_CATEGORIES:
+        for k in range(20):
+            ops = _edit(category, k).spec["ops"]
+            if category == "compose":
+                assert len(ops) == 2 and len({o["op"] for o in ops}) == 2
+                targets = [tuple(sorted(o["target"].items())) for o in ops if "target" in o]
+                assert len(set(targets)) == len(targets)  # two different objects
+            else:
+                assert len(ops) == 1 and ops[0]["op"] in expected[category]
+
+
 def test_unknown_category_is_rejected():
     with pytest.raises(ValueError, match="unknown generation category"):
         make_generation_item(np.random.default_rng(0), "juggling")

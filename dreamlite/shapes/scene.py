@@ -35,9 +35,6 @@ class ShapeObject:
     def cell(self) -> str:
         return cell_of(self.cx, self.cy)
 
-    def describe(self) -> str:
-        return f"{self.color} {self.shape}"
-
 
 @dataclass(frozen=True)
 class Scene:
@@ -52,13 +49,6 @@ class Scene:
     def free_cells(self) -> list[str]:
         used = {o.cell for o in self.objects}
         return [c for c in CELLS if c not in used]
-
-    def to_json(self) -> dict:
-        return {"background": self.background, "objects": [o.__dict__.copy() for o in self.objects]}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "Scene":
-        return cls(data["background"], tuple(ShapeObject(**o) for o in data["objects"]))
 
 
 def jitter_bound(size: float) -> float:
