@@ -1,0 +1,31 @@
+"""A reduced `dreamlite demo` runs end to end and writes a contact sheet."""
+
+import pytest
+from PIL import Image
+
+from dreamlite.assets import bundled_model_path
+from dreamlite.build import tiny_components
+from dreamlite.cli import main
+from dreamlite.loading import save_components
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tiny-demo")
+    save_components(tiny_components(), path)
+    return str(path)
+
+
+def test_demo_with_a_tiny_model(tiny_model, tmp_path, capsys):
+    assert main(["demo", "--model", tiny_model, "--out", str(tmp_path), "--per-category", "1", "--steps", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "generation pass rate by category" in out and "edit chain" in out
+    sheet = Image.open(tmp_path / "demo.png")
+    assert sheet.width > 6 * 128 and sheet.height > 3 * 128
+    assert out.count("FAIL") + out.count("PASS") == 4  # four chained edits, each judged
+
+
+@pytest.mark.skipif(bundled_model_path("shapes-base") is None, reason="no bundled model in this checkout")
+def test_demo_with_the_bundled_model(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--per-category", "1", "--steps", "8"]) == 0
+    assert (tmp_path / "demo.png").is_file()
