@@ -21,7 +21,7 @@ def test_demo_with_a_tiny_model(tiny_model, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "generation pass rate by category" in out and "edit chain" in out
     sheet = Image.open(tmp_path / "demo.png")
-    assert sheet.width > 6 * 128 and sheet.height > 3 * 128
+    assert sheet.width >= 5 * 128 and sheet.height > 3 * 128  # the chain row: start + four edits
     assert out.count("FAIL") + out.count("PASS") == 4  # four chained edits, each judged
 
 
