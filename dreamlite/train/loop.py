@@ -198,7 +198,7 @@ def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folde
     if recipe.run.cache is not None:
         from .data.cache import prepare_caches
 
-        caches = prepare_caches(accelerator, recipe, plan, conditioner, out, say)
+        caches = prepare_caches(accelerator, recipe, plan, conditioner, out, say, input_folder)
     task = STAGE_KINDS[stage.kind](stage, index, recipe.seed, conditioner, components.schedule)
 
     start, elapsed = 0, 0.0

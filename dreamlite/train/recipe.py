@@ -17,6 +17,7 @@ import yaml
 from .config import RecipeError, convert, deep_merge, from_dict, set_dotted, to_dict
 
 TASKS = ("t2i", "edit")
+WHOLE_FIELDS = ("data", "mixture", "buckets")
 RESERVED_STAGE_NAMES = ("init", "final", "checkpoints", "logs", "cache")
 REPO_RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 PACKAGE_RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -118,6 +119,7 @@ class CacheSpec:
     dir: str | None = None  # default: OUT/cache
     dtype: str = "bfloat16"  # storage dtype of latents and embeddings
     sources: list[str] | None = None  # which sources to cache; null: every finite source
+    empty_edit: bool = True  # also cache each edit item's empty-instruction embedding (else: on the fly when dropped)
 
 
 @dataclass
@@ -186,7 +188,9 @@ def parse_recipe(data: dict, overrides: list[str] = (), max_steps: int | None = 
     defaults = data.pop("stage_defaults", None) or {}
     if not isinstance(data.get("stages"), list) or not data["stages"]:
         raise RecipeError("recipe: `stages` must be a non-empty list")
-    data["stages"] = [deep_merge(defaults, s) if isinstance(s, dict) else s for s in data["stages"]]
+    # A stage's `data` and `mixture` replace the defaults' whole (merging would mix in sources it did not name).
+    data["stages"] = [{**deep_merge(defaults, s), **{k: s[k] for k in WHOLE_FIELDS if k in s}}
+                      if isinstance(s, dict) else s for s in data["stages"]]
     if max_steps is not None:
         for s in data["stages"]:
             if isinstance(s, dict) and isinstance(s.get("steps"), int):

@@ -61,7 +61,7 @@ class FlowMatchingStage:
         for s, source, (drop_text, drop_image, _, _) in zip(samples, sources, draws):
             edit = s["task"] == "edit"
             conditions.append(source if edit and not drop_image else torch.zeros_like(targets[0]))
-            if "embeds" in s:  # cached: the prompt's embedding and (edit) the empty instruction's
+            if "embeds" in s and not (drop_text and edit and "empty_embeds" not in s):  # cached
                 key = "empty_embeds" if drop_text and edit else "embeds"
                 texts.append(c.generate(None) if drop_text and not edit else s[key].to(c.device).float())
             elif edit:

@@ -35,6 +35,7 @@ class BatchPlan:
     def __init__(self, sources: list[tuple[str, Source, float]], sizes: list[tuple[int, int]], batch: int,
                  seed: int, stage: int):
         """`sources`: (name, source, weight) with weight = task weight x source weight within the task."""
+        self.names = [n for n, _, _ in sources]
         self.sources = [s for _, s, _ in sources]
         self.sizes, self.batch, self.seed, self.stage = list(sizes), batch, seed, stage
         total = sum(w for _, _, w in sources)
@@ -117,6 +118,8 @@ class PlannedItems(torch.utils.data.Dataset):
         cache = self.caches.get(stream.source)
         if cache is not None:
             out.update(cache.load(index, stream.bucket))
+            if source.task == "edit" and "empty_embeds" not in out:  # for encoding a dropped instruction
+                out["source_image"] = source.item(index)["source"]
             return out
         item = source.item(index)
         out["prompt"] = item["prompt"]

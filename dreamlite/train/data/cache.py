@@ -1,0 +1,127 @@
+"""A disk cache of VAE latents and prompt embeddings for finite sources.
+
+At full scale the 2B prompt encoder should run once per item, not once per step; on a CPU the tiny encoder's edit
+mode (which looks at the source image at 512x512) costs more than a U-Net step. Before a stage trains, every item
+of each cached source is encoded at each bucket it trains at: target and source latents, the prompt's
+embedding and (edit, unless `empty_edit: false`) the empty instruction's embedding with the same image, which
+condition dropout needs (without it, dropped edit samples are encoded on the fly).
+
+Layout: `<dir>/<source>-<models>/<W>x<H>/shard-00000.safetensors`, each shard holding items
+[k * SHARD, (k + 1) * SHARD) of that bucket as tensors named `<index>.<field>`. A shard is written to a temporary
+name and renamed, so a killed run leaves only complete shards; processes split the shards between them. The
+folder name hashes the source and the VAE, prompt encoder and tokenizer files, so a cache is reused across runs
+and stages exactly when its inputs are the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from tqdm.auto import tqdm
+
+from .base import fit, to_pixels
+from .buckets import bucket_items
+
+SHARD = 256
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def models_key(folder: Path) -> str:
+    """Hash of the frozen parts of a pipeline folder (size and first 16 MiB of each weight/tokenizer file)."""
+    digest = hashlib.sha256()
+    for part in ("vae", "text_encoder", "tokenizer"):
+        for path in sorted((folder / part).glob("*")):
+            if path.suffix in (".safetensors", ".json"):
+                digest.update(f"{part}/{path.name}:{path.stat().st_size}".encode())
+                with open(path, "rb") as f:
+                    digest.update(f.read(16 << 20))
+    return digest.hexdigest()[:16]
+
+
+class SourceCache:
+    """Cached items of one source: `load(index, bucket)` -> latents and embeddings (float32)."""
+
+    def __init__(self, folder: Path, sizes: list[tuple[int, int]]):
+        self.folder, self.sizes = folder, sizes
+        self._open: dict[Path, object] = {}
+
+    def shard_path(self, bucket: int, shard: int) -> Path:
+        width, height = self.sizes[bucket]
+        return self.folder / f"{width}x{height}" / f"shard-{shard:05d}.safetensors"
+
+    def load(self, index: int, bucket: int) -> dict:
+        path = self.shard_path(bucket, index // SHARD)
+        handle = self._open.get(path)
+        if handle is None:
+            handle = self._open[path] = safe_open(str(path), framework="pt")
+        out = {}
+        for name in ("latent", "source_latent", "embeds", "empty_embeds"):
+            key = f"{index}.{name}"
+            if key in handle.keys():
+                out[name] = handle.get_tensor(key).float()
+        return out
+
+    def __getstate__(self):  # DataLoader workers reopen their own handles
+        return {"folder": self.folder, "sizes": self.sizes, "_open": {}}
+
+
+@torch.no_grad()
+def fill_shard(path: Path, source, indices: np.ndarray, size: tuple[int, int], conditioner, dtype,
+               empty_edit: bool) -> None:
+    tensors = {}
+    edit = source.task == "edit"
+    for start in range(0, len(indices), 32):
+        chunk = [int(i) for i in indices[start:start + 32]]
+        items = [source.item(i) for i in chunk]
+        targets = torch.stack([to_pixels(fit(item["target"], *size)) for item in items])
+        latents = conditioner.latents(targets)
+        if edit:
+            sources = conditioner.latents(torch.stack([to_pixels(fit(item["source"], *size)) for item in items]))
+        for j, (index, item) in enumerate(zip(chunk, items)):
+            tensors[f"{index}.latent"] = latents[j]
+            if edit:
+                tensors[f"{index}.source_latent"] = sources[j]
+                tensors[f"{index}.embeds"] = conditioner.edit(item["prompt"], item["source"])
+                if empty_edit:
+                    tensors[f"{index}.empty_embeds"] = conditioner.edit(None, item["source"])
+            else:
+                tensors[f"{index}.embeds"] = conditioner.generate(item["prompt"])
+    tmp = path.with_name(f".tmp-{path.name}")
+    save_file({k: v.to(dtype).cpu().contiguous() for k, v in tensors.items()}, tmp)
+    os.replace(tmp, path)
+
+
+def prepare_caches(accelerator, recipe, plan, conditioner, out: Path, say, input_folder: Path) -> dict:
+    """Fill (or reuse) the caches of this stage's sources; returns {plan source index: SourceCache}."""
+    spec = recipe.run.cache
+    root = Path(spec.dir).expanduser() if spec.dir else out / "cache"
+    key = models_key(input_folder)
+    dtype = DTYPES[spec.dtype]
+    caches = {}
+    for i, (name, source) in enumerate(zip(plan.names, plan.sources)):
+        if not source.finite or (spec.sources is not None and name not in spec.sources):
+            continue
+        extra = "" if spec.empty_edit or source.task != "edit" else "-noempty"
+        cache = SourceCache(root / f"{name}-{source.task}-{source.fingerprint()}-{key}{extra}", plan.sizes)
+        jobs = []
+        for bucket, indices in sorted(bucket_items(source, plan.sizes).items()):
+            for shard in np.unique(indices // SHARD):
+                path = cache.shard_path(bucket, int(shard))
+                if not path.is_file():
+                    mine = indices[(indices >= shard * SHARD) & (indices < (shard + 1) * SHARD)]
+                    jobs.append((path, mine, plan.sizes[bucket]))
+        if jobs:
+            say(f"caching latents and prompt embeddings of {name} ({source.task}): {len(jobs)} shard(s) in {cache.folder}")
+        for path, indices, size in tqdm(jobs[accelerator.process_index::accelerator.num_processes], desc=f"cache {name}",
+                                        unit="shard", disable=not accelerator.is_main_process):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fill_shard(path, source, indices, size, conditioner, dtype, spec.empty_edit)
+        accelerator.wait_for_everyone()
+        caches[i] = cache
+    return caches

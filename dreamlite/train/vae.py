@@ -1,0 +1,118 @@
+"""`dreamlite train-vae`: a small AutoencoderTiny for ShapesWorld (4 latent channels, 8x, scaling factor 1).
+
+DreamLite feeds the VAE's latents to the U-Net as they are, so besides reconstructing (L1 + MSE) the encoder is
+asked to keep each latent channel near zero mean and unit variance, which is the scale flow matching assumes
+(its noise is N(0, 1)). The decoder learns from slightly noised latents, since at sampling time it decodes the
+U-Net's imperfect ones. The result is a diffusers AutoencoderTiny folder for a recipe's `model.vae.path`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .checkpoint import commit
+from .data.base import stable_seed
+
+
+@dataclass
+class VAETrainConfig:
+    steps: int = 3000
+    batch: int = 32
+    lr: float = 1e-3
+    size: int = 64  # ShapesWorld image side
+    channels: int = 32  # width of every encoder and decoder block
+    blocks: int = 1  # resnet blocks per level
+    seed: int = 0
+    save_every: int = 500
+    latent_weight: float = 0.1  # weight of the zero-mean, unit-variance latent penalty
+    latent_noise: float = 0.1  # std of the noise added to latents before decoding
+    threads: int | None = None
+
+
+def shapes_images(seed: int, size: int):
+    """Item k -> a ShapesWorld image (T2I targets and edit sources/targets alike)."""
+    from ..shapes.dataset import ShapesStream
+
+    stream = ShapesStream(seed=stable_seed(seed, "vae"), size=size, format="tensor")
+
+    def image(k: int) -> torch.Tensor:
+        item = stream.item(k // 2)
+        return item["source"] if k % 2 and item["source"] is not None else item["target"]
+
+    return image
+
+
+def vae_loss(vae, pixels: torch.Tensor, config: VAETrainConfig, generator: torch.Generator):
+    latents = vae.encode(pixels).latents
+    noisy = latents + config.latent_noise * torch.randn(latents.shape, generator=generator)
+    recon = vae.decode(noisy).sample
+    rec = F.l1_loss(recon, pixels) + F.mse_loss(recon, pixels)
+    mean, var = latents.mean(dim=(0, 2, 3)), latents.var(dim=(0, 2, 3))
+    stats = (mean.pow(2) + (var - 1).pow(2)).mean()
+    return rec + config.latent_weight * stats, rec.detach(), latents.detach()
+
+
+def train_vae(config: VAETrainConfig, out: str | Path, log=print) -> Path:
+    """Train (or resume) and write `out` as an AutoencoderTiny folder; `out/train_state.pt` allows resuming."""
+    from ..build import tiny_vae
+
+    out = Path(out)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(stable_seed(config.seed, "vae-init") % 2**63)
+    vae = tiny_vae(channels=config.channels, blocks=config.blocks).train()
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=config.lr, weight_decay=0.0)
+    state_file, start = out / "train_state.pt", 0
+    if state_file.is_file():
+        state = torch.load(state_file, weights_only=True)
+        vae.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = int(state["step"])
+        log(f"resuming VAE training at step {start}/{config.steps} from {out}")
+    log(f"# dreamlite train-vae\n{json.dumps(asdict(config), indent=2)}\n"
+        f"AutoencoderTiny: {sum(p.numel() for p in vae.parameters()):,} parameters")
+    image = shapes_images(config.seed, config.size)
+    bar = tqdm(total=config.steps, initial=start, desc="vae", unit="step", mininterval=1.0)
+    tick = time.perf_counter()
+    for step in range(start, config.steps):
+        lr = config.lr * 0.5 * (1 + np.cos(np.pi * step / config.steps))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        pixels = torch.stack([image(step * config.batch + i) for i in range(config.batch)])
+        generator = torch.Generator().manual_seed(stable_seed(config.seed, "vae-noise", step))
+        loss, rec, latents = vae_loss(vae, pixels, config, generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        optimizer.step()
+        bar.update(1)
+        if (step + 1) % 20 == 0:
+            rate = 20 * config.batch / (time.perf_counter() - tick)
+            bar.set_postfix(rec=f"{rec.item():.4f}", std=f"{latents.std().item():.2f}", lr=f"{lr:.1e}",
+                            samples_s=f"{rate:.0f}", refresh=False)
+            tick = time.perf_counter()
+        if (step + 1) % config.save_every == 0 or step + 1 == config.steps:
+            save_vae(vae, optimizer, step + 1, config, out)
+    bar.close()
+    log(f"VAE written to {out}")
+    return out
+
+
+def save_vae(vae, optimizer, step: int, config: VAETrainConfig, out: Path) -> None:
+    """diffusers folder plus resumable state, swapped in atomically."""
+    tmp = out.with_name(f".tmp-{out.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    vae.save_pretrained(tmp, safe_serialization=True)
+    torch.save({"model": vae.state_dict(), "optimizer": optimizer.state_dict(), "step": step}, tmp / "train_state.pt")
+    (tmp / "train_config.json").write_text(json.dumps({**asdict(config), "step": step}, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    commit(tmp, out)
