@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..loading import CheckpointError, Components, load_components, load_vae
+from ..loading import CheckpointError, Components, load_components, load_vae, resolve_model_path
 from ..models.config import UNetConfig, UNetConfigError, get_unet_config
 from ..models.unet import DreamLiteUNet
 from .config import RecipeError
@@ -35,7 +35,7 @@ def build_initial(recipe) -> Components:
     base = None
     if m.init is not None:
         try:
-            base = load_components(Path(m.init).expanduser())
+            base = load_components(resolve_model_path(m.init))
         except (CheckpointError, FileNotFoundError) as err:
             raise RecipeError(f"model.init: {err}") from None
 
@@ -59,9 +59,7 @@ def build_initial(recipe) -> Components:
         vae = tiny_vae(channels=m.vae.channels)
 
     if m.prompt_encoder.path is not None:
-        from ..text.qwen3vl import load_qwen3vl
-
-        encoder = load_qwen3vl(Path(m.prompt_encoder.path).expanduser())
+        encoder = load_prompt_encoder(Path(m.prompt_encoder.path).expanduser())
     elif base is not None:
         encoder = base.prompt_encoder
     else:
@@ -88,6 +86,24 @@ def _load_vae(path: Path):
         return load_vae(folder)
     except CheckpointError as err:
         raise RecipeError(f"model.vae.path: {err}") from None
+
+
+def load_prompt_encoder(path: Path):
+    """Qwen3-VL from a pipeline folder (text_encoder/, tokenizer/, processor/) or a plain model folder."""
+    from ..text.qwen3vl import Qwen3VLPromptEncoder, image_processor_settings, load_qwen3vl
+
+    try:
+        if (path / "text_encoder").is_dir():
+            return load_qwen3vl(path)
+        from transformers import AutoTokenizer, Qwen3VLForConditionalGeneration
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+        model = Qwen3VLForConditionalGeneration.from_pretrained(path, dtype=torch.float32, use_safetensors=True)
+        settings = image_processor_settings(path)
+        processor = Qwen2VLImageProcessorPil(**settings) if settings is not None else None
+        return Qwen3VLPromptEncoder(model.eval().requires_grad_(False), AutoTokenizer.from_pretrained(path), processor)
+    except (OSError, ValueError) as err:
+        raise RecipeError(f"model.prompt_encoder.path: cannot load Qwen3-VL from {path}: {err}") from None
 
 
 def tiny_prompt_encoder(spec, seed: int):

@@ -180,10 +180,11 @@ def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folde
         model = add_lora(unet, stage.lora)
     else:
         model = unet.requires_grad_(True)
-    params = [p for p in model.parameters() if p.requires_grad]
     o = stage.optimizer
-    optimizer = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay, eps=o.eps)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=o.lr,
+                                  betas=tuple(o.betas), weight_decay=o.weight_decay, eps=o.eps)
     model, optimizer = accelerator.prepare(model, optimizer)
+    params = [p for p in model.parameters() if p.requires_grad]  # after wrapping: FSDP clips its own
     ema = None
     if stage.ema is not None:
         ema = EMA(accelerator.unwrap_model(model).named_parameters(), stage.ema.decay, stage.ema.warmup)

@@ -1,0 +1,129 @@
+"""The pieces of a training step: loss, timesteps, condition dropout, EMA, LoRA merging."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from dreamlite.models.config import UNetConfig
+from dreamlite.models.unet import DreamLiteUNet
+from dreamlite.train.ema import EMA
+from dreamlite.train.loss import flow_matching_loss, sample_timestep
+from dreamlite.train.recipe import DropoutSpec, LoRASpec, StageSpec, TimestepSpec, load_recipe
+from dreamlite.train.stages import FlowMatchingStage
+
+
+class Echo(torch.nn.Module):
+    """A stand-in U-Net whose output is a learnable tensor, recording what it was given."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.out = torch.nn.Parameter(torch.zeros(shape))
+
+    def forward(self, sample, timestep, text, mask, time_ids):
+        self.seen = (sample, timestep)
+        return self.out.expand_as(sample)
+
+
+def test_loss_is_velocity_mse_on_the_target_half_only():
+    target, noise = torch.randn(2, 4, 3, 5), torch.randn(2, 4, 3, 5)
+    condition = torch.randn(2, 4, 3, 5)
+    t = torch.tensor([0.25, 0.75])
+    model = Echo((2, 4, 3, 10))
+    loss = flow_matching_loss(model, target, condition, noise, t, None, None, None)
+    sample, timestep = model.seen
+    expected_noisy = (1 - t.view(-1, 1, 1, 1)) * target + t.view(-1, 1, 1, 1) * noise
+    assert torch.allclose(sample[..., :5], expected_noisy) and torch.equal(sample[..., 5:], condition)
+    assert torch.allclose(timestep, t * 1000)
+    assert torch.allclose(loss, (noise - target).pow(2).mean(dim=(1, 2, 3)))
+    loss.mean().backward()
+    grad = model.out.grad
+    assert grad[..., 5:].abs().max() == 0 and grad[..., :5].abs().max() > 0  # the condition half is no target
+
+
+def test_timestep_samplers():
+    g = torch.Generator().manual_seed(0)
+    uniform = [sample_timestep(TimestepSpec(sampler="uniform"), g, (8, 8)) for _ in range(2000)]
+    assert 0 < min(uniform) and max(uniform) < 1 and abs(sum(uniform) / 2000 - 0.5) < 0.03
+    logit = [sample_timestep(TimestepSpec(), g, (8, 8)) for _ in range(2000)]
+    assert abs(sum(logit) / 2000 - 0.5) < 0.03
+    assert sum(0.3 < t < 0.7 for t in logit) > sum(0.3 < t < 0.7 for t in uniform)  # more mass mid-path
+    # A shift s > 1 moves time towards noise; "dynamic" is the pipeline's shift, stronger for larger latents.
+    base = sample_timestep(TimestepSpec(sampler="uniform"), torch.Generator().manual_seed(1), (8, 8))
+    shifted = sample_timestep(TimestepSpec(sampler="uniform", shift=3.0), torch.Generator().manual_seed(1), (8, 8))
+    assert shifted == pytest.approx(3 * base / (1 + 2 * base))
+    small = sample_timestep(TimestepSpec(sampler="uniform", shift="dynamic"), torch.Generator().manual_seed(1), (8, 8))
+    large = sample_timestep(TimestepSpec(sampler="uniform", shift="dynamic"), torch.Generator().manual_seed(1),
+                            (128, 128))
+    assert base < large and small < large
+
+
+class FakeConditioner:
+    latent_channels, vae_factor = 4, 8
+
+
+def test_condition_dropout_rates_and_independence_from_batching():
+    spec = StageSpec(name="s", steps=1, batch=1, mixture={"edit": 1.0}, data={},
+                     dropout=DropoutSpec(text=0.1, image=0.2, both=0.3))
+    stage = FlowMatchingStage(spec, 0, 0, FakeConditioner(), None)
+    draws = [stage._draws({"task": "edit", "step": 0, "slot": i}, (4, 4)) for i in range(4000)]
+    text_only = sum(d[0] and not d[1] for d in draws) / 4000
+    image_only = sum(d[1] and not d[0] for d in draws) / 4000
+    both = sum(d[0] and d[1] for d in draws) / 4000
+    assert abs(text_only - 0.1) < 0.02 and abs(image_only - 0.2) < 0.025 and abs(both - 0.3) < 0.025
+    t2i = [stage._draws({"task": "t2i", "step": 0, "slot": i}, (4, 4)) for i in range(4000)]
+    assert not any(d[1] for d in t2i) and abs(sum(d[0] for d in t2i) / 4000 - 0.1) < 0.02
+    # A sample's draws depend on (stage, step, slot) only.
+    again = stage._draws({"task": "edit", "step": 0, "slot": 7}, (4, 4))
+    assert again[:3] == draws[7][:3] and torch.equal(again[3], draws[7][3])
+
+
+def test_ema_tracks_an_exponential_average():
+    p = torch.nn.Parameter(torch.zeros(3))
+    ema = EMA([("p", p)], decay=0.5, warmup=False)
+    with torch.no_grad():
+        p.fill_(1.0)
+    ema.update()
+    assert torch.allclose(ema.shadow["p"], torch.full((3,), 0.5))
+    with ema.applied():
+        assert torch.allclose(p, torch.full((3,), 0.5))
+    assert torch.allclose(p, torch.ones(3))
+    state = ema.state_dict()
+    other = EMA([("p", torch.nn.Parameter(torch.zeros(3)))], decay=0.5)
+    other.load_state_dict(state)
+    assert other.updates == 1 and torch.equal(other.shadow["p"], ema.shadow["p"])
+    assert EMA([("p", p)], decay=0.999).current_decay() == pytest.approx(0.1)  # warmup: (1 + 0) / (10 + 0)
+
+
+def test_lora_trains_only_the_official_targets_and_merges_exactly():
+    from dreamlite.train.lora import add_lora, merge_lora_state
+
+    config = UNetConfig.from_dict(load_recipe("smoke").model.unet)
+    torch.manual_seed(0)
+    unet = DreamLiteUNet(config)
+    base = {k: v.clone() for k, v in unet.state_dict().items()}
+    spec = LoRASpec(rank=2, alpha=4.0)
+    model = add_lora(unet, spec)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    assert {n.split(".lora_")[0].rsplit(".", 1)[-1] for n in trainable} == {"to_q", "to_k", "to_v", "0"}
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.1)
+    x = torch.randn(1, 4, 4, 8)
+    args = (torch.tensor([500.0]), torch.randn(1, 5, 32), torch.ones(1, 5), torch.tensor([[32.0, 32.0]]))
+    with torch.no_grad():
+        expected = model(x, *args)
+    merged, adapters = merge_lora_state(model.state_dict(), spec)
+    assert set(merged) == set(base) and all(k.startswith("base_model.model.") for k in adapters)
+    fresh = DreamLiteUNet(config)
+    fresh.load_state_dict(merged)
+    with torch.no_grad():
+        assert torch.allclose(fresh(x, *args), expected, atol=1e-5)
+    changed = {k for k in base if not torch.equal(base[k], merged[k])}
+    assert changed and all(k.endswith(("to_q.weight", "to_k.weight", "to_v.weight", "to_out.0.weight"))
+                           for k in changed)
+    assert math.isfinite(float(expected.abs().sum()))

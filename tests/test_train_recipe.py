@@ -1,0 +1,111 @@
+"""Recipes: the shipped ones parse, mistakes get one clear line, overrides and step caps apply."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from dreamlite.cli import main
+from dreamlite.train.config import RecipeError
+from dreamlite.train.loop import check_out_dir, lr_at
+from dreamlite.train.recipe import REPO_RECIPES, OptimizerSpec, load_recipe, parse_recipe
+
+
+@pytest.mark.parametrize("name", ["smoke", "shapes-tiny", "dreamlite-0.39b"])
+def test_shipped_recipes_parse(name):
+    recipe = load_recipe(name)
+    assert [s.name for s in recipe.stages] == ["t2i", "edit", "joint", "sft"]
+    assert recipe.stages[0].mixture == {"t2i": 1.0} and recipe.stages[1].mixture == {"edit": 1.0}
+    assert recipe.stages[2].mixture["t2i"] > 0 and recipe.stages[2].mixture["edit"] > 0
+    # The resolved recipe round-trips through its own YAML dump.
+    again = parse_recipe(yaml.safe_load(recipe.dump()))
+    assert again.to_dict() == recipe.to_dict()
+
+
+def test_dreamlite_recipe_is_the_published_architecture():
+    from dreamlite.models.config import UNetConfig, get_unet_config
+    from dreamlite.train.components import unet_config
+
+    recipe = load_recipe("dreamlite-0.39b")
+    assert unet_config(recipe.model.unet) == get_unet_config("dreamlite-0.39b")
+    assert isinstance(unet_config(load_recipe("shapes-tiny").model.unet), UNetConfig)
+
+
+def smoke_data() -> dict:
+    return yaml.safe_load((REPO_RECIPES / "smoke.yaml").read_text())
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["stages"][0].update(lr=1), "stages[0]: unknown field 'lr'"),
+    (lambda d: d["stages"][0].update(mixture={"t2v": 1.0}), "mixture: tasks are"),
+    (lambda d: d["stages"][1].update(data={"edit": {"nope": 1.0}}), "no source named 'nope'"),
+    (lambda d: d["stages"][0].update(steps="ten"), "stages[0].steps: expected an integer"),
+    (lambda d: d["stages"][0].update(resolution=30), "multiples of 8"),
+    (lambda d: d["stages"][0].update(name="final"), "plain folder name"),
+    (lambda d: d["stages"][1].update(name="t2i"), "unique"),
+    (lambda d: d["stage_defaults"]["optimizer"].update(schedule="step"), "constant, cosine or linear"),
+    (lambda d: d["stage_defaults"].update(micro_batch=3), "must divide batch"),
+    (lambda d: d["stage_defaults"].update(dropout={"text": 0.8, "image": 0.3}), "sum to at most 1"),
+    (lambda d: d["sources"].update(bad={"kind": "s3"}), "unknown source kind 's3'"),
+    (lambda d: d["sources"].update(bad={"kind": "files", "path": "x", "task": "video"}), "expected t2i or edit"),
+    (lambda d: d["model"].update(unet="giant"), "unknown config 'giant'"),
+    (lambda d: d["run"].update(mixed_precision="fp8"), "mixed_precision"),
+])
+def test_mistakes_name_the_field(change, message):
+    data = smoke_data()
+    change(data)
+    with pytest.raises(RecipeError, match=None) as info:
+        parse_recipe(data)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_source_task_must_match():
+    data = smoke_data()
+    data["sources"]["captions"] = {"kind": "files", "path": "x.jsonl", "task": "t2i"}
+    data["stages"][1]["data"] = {"edit": {"captions": 1.0}}
+    with pytest.raises(RecipeError, match="provides"):
+        parse_recipe(data)
+
+
+def test_overrides_defaults_and_step_cap():
+    recipe = load_recipe("smoke", ["stages.0.steps=50", "stage_defaults.batch=8", "run.num_workers=2"], max_steps=7)
+    assert [s.steps for s in recipe.stages] == [7, 6, 6, 4]
+    assert all(s.batch == 8 for s in recipe.stages)
+    assert recipe.run.num_workers == 2
+    # A stage's own settings win over stage_defaults, and its data/mixture replace the defaults' whole.
+    assert recipe.stages[3].optimizer.lr == 3e-4 and recipe.stages[0].optimizer.lr == 1e-3
+    tiny = load_recipe("shapes-tiny")
+    assert tiny.stages[3].data == {"t2i": {"curated": 1.0}, "edit": {"curated-edit-pool": 1.0}}
+    with pytest.raises(RecipeError, match="has no item 9"):
+        load_recipe("smoke", ["stages.9.steps=1"])
+
+
+def test_cli_reports_recipe_errors_in_one_line(tmp_path, capsys):
+    assert main(["train", "no-such-recipe", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dreamlite: error: no such recipe: no-such-recipe") and err.count("\n") == 1
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stages: [{name: a, steps: 1, batch: 1, mixture: {t2i: 1}, data: {t2i: {x: 1}}}]\n"
+                   "model: {unet: tiny}\nsources: {}\n")
+    assert main(["train", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "no source named 'x'" in capsys.readouterr().err
+
+
+def test_a_run_directory_belongs_to_one_recipe(tmp_path):
+    recipe = load_recipe("smoke")
+    check_out_dir(tmp_path, recipe, main=True)
+    # Engineering settings may change between a run and its resumption...
+    check_out_dir(tmp_path, load_recipe("smoke", ["run.save_every=1", "run.num_workers=3"]), main=True)
+    # ...what is trained may not.
+    with pytest.raises(RecipeError, match="different recipe"):
+        check_out_dir(tmp_path, load_recipe("smoke", ["stages.0.steps=3"]), main=True)
+
+
+def test_learning_rate_schedule():
+    spec = OptimizerSpec(lr=1.0, warmup_steps=10, schedule="cosine", min_lr_ratio=0.1)
+    assert lr_at(spec, 0, 100) == pytest.approx(0.1)
+    assert lr_at(spec, 9, 100) == pytest.approx(1.0)
+    assert lr_at(spec, 10, 100) == pytest.approx(1.0)
+    assert lr_at(spec, 100, 100) == pytest.approx(0.1)
+    assert lr_at(OptimizerSpec(lr=2.0, schedule="linear"), 50, 100) == pytest.approx(1.0)
+    assert lr_at(OptimizerSpec(lr=2.0), 77, 100) == 2.0
