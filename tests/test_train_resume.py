@@ -99,3 +99,34 @@ def test_kill_at_a_stage_boundary_resumes_bit_identically(uninterrupted, tmp_pat
     result = run_train(out)
     assert "starting stage 2/4 'edit'" in result.stdout
     assert_same_weights(out, uninterrupted)
+
+
+def test_smoke_result_is_a_pipeline_that_generates_and_edits(uninterrupted):
+    from dreamlite import DreamLite
+
+    for stage in STAGES + ("final",):
+        assert (uninterrupted / stage / "model_index.json").is_file()
+        assert (uninterrupted / stage / "train_recipe.yaml").is_file()
+    assert sorted(checkpoint_names(uninterrupted)) == ["stage03-step00000003", "stage03-step00000004"]  # keep 2
+    pipe = DreamLite.from_pretrained(uninterrupted / "final", device="cpu")
+    image = pipe.generate("a red circle at the top left", steps=2, seed=0)[0]
+    edited = pipe.edit(image, "make the circle blue", steps=2, seed=0)[0]
+    assert image.size == edited.size == (32, 32)
+
+
+def test_smoke_result_loads_in_diffusers(uninterrupted):
+    import torch
+    from diffusers import DreamLitePipeline
+
+    from dreamlite import DreamLite
+
+    from .helpers import real_qwen3vl_processor
+
+    ours = DreamLite.from_pretrained(uninterrupted / "final", device="cpu")
+    encoder = ours.prompt_encoder
+    processor = real_qwen3vl_processor(encoder.processor.image_processor, encoder.tokenizer)
+    pipe = DreamLitePipeline.from_pretrained(uninterrupted / "final", processor=processor)
+    pipe.set_progress_bar_config(disable=True)
+    out = pipe(prompt="a red circle", height=32, width=32, num_inference_steps=2,
+               generator=torch.Generator("cpu").manual_seed(0)).images[0]
+    assert out.size == (32, 32)

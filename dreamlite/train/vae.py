@@ -84,7 +84,7 @@ def train_vae(config: VAETrainConfig, out: str | Path, log=print) -> Path:
     bar = tqdm(total=config.steps, initial=start, desc="vae", unit="step", mininterval=1.0)
     tick = time.perf_counter()
     for step in range(start, config.steps):
-        lr = config.lr * 0.5 * (1 + np.cos(np.pi * step / config.steps))
+        lr = float(config.lr * 0.5 * (1 + np.cos(np.pi * step / config.steps)))
         for group in optimizer.param_groups:
             group["lr"] = lr
         pixels = torch.stack([image(step * config.batch + i) for i in range(config.batch)])

@@ -1,0 +1,150 @@
+"""End to end: the loss falls on ShapesWorld, LoRA stages, file sources with buckets and the cache, train-vae,
+the ablation command, and one training step of the full 0.39B architecture."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from dreamlite.loading import load_components
+from dreamlite.train.data import build_source
+from dreamlite.train.encode import Conditioner
+from dreamlite.train.recipe import StageSpec, TimestepSpec
+from dreamlite.train.stages import FlowMatchingStage
+
+from .test_train_resume import REPO, UNET_FILE, env, run_train
+
+
+@torch.no_grad()
+def held_out_loss(folder, items: int = 16) -> float:
+    """Velocity MSE of a pipeline's U-Net on fixed unseen T2I items at fixed times, noise and no dropout."""
+    components = load_components(folder)
+    conditioner = Conditioner(components.vae, components.prompt_encoder, torch.device("cpu"), torch.float32)
+    source = build_source({"kind": "shapes", "size": 32}, "t2i", seed=12345, where="held-out")
+    spec = StageSpec(name="eval", steps=1, batch=items, mixture={"t2i": 1.0}, data={},
+                     timesteps=TimestepSpec(sampler="uniform"))
+    spec.dropout.text = 0.0
+    stage = FlowMatchingStage(spec, 0, 0, conditioner, components.schedule)
+    samples = []
+    for k in range(items):
+        item = source.item(k)
+        samples.append({"step": 0, "slot": k, "task": "t2i", "size": (32, 32), "prompt": item["prompt"],
+                        "target": torch.from_numpy(np.asarray(item["target"], dtype=np.float32) / 127.5 - 1)
+                        .permute(2, 0, 1)})
+    loss, _ = stage.loss(components.unet.eval(), samples)
+    return float(loss)
+
+
+def test_loss_falls_on_shapesworld(tmp_path):
+    out = tmp_path / "run"
+    run_train(out, "--set", "stages=[{name: t2i, steps: 40, mixture: {t2i: 1.0}}]", "--set", "stage_defaults.batch=8",
+              "--set", "stage_defaults.optimizer.lr=0.003", "--set", "run.save_every=100")
+    before, after = held_out_loss(out / "init"), held_out_loss(out / "final")
+    assert after < 0.7 * before, f"held-out loss {before:.4f} -> {after:.4f}"
+    logs = list((out / "logs").glob("events.out.tfevents.*"))
+    assert logs and logs[0].stat().st_size > 0
+
+
+def test_lora_stage_writes_merged_unet_and_adapters(tmp_path):
+    out = tmp_path / "run"
+    run_train(out, "--set", "stages=[{name: style, steps: 3, mixture: {t2i: 1.0}, lora: {rank: 4, alpha: 4.0}}]",
+              "--set", "stage_defaults.optimizer.lr=0.01")
+    adapters = load_file(out / "style" / "lora" / "adapter_model.safetensors")
+    assert adapters and all("lora_" in k for k in adapters)
+    assert json.loads((out / "style" / "lora" / "adapter_config.json").read_text())["r"] == 4
+    before, after = load_file(out / "init" / UNET_FILE), load_file(out / "final" / UNET_FILE)
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.endswith(("to_q.weight", "to_k.weight", "to_v.weight", "to_out.0.weight"))
+                           for k in changed)
+
+
+def test_files_with_buckets_and_cache(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    t2i, edit = [], []
+    for i in range(6):
+        size = (64, 64) if i % 2 else (96, 64)
+        Image.new("RGB", size, (40 * i, 255 - 40 * i, 80)).save(data / f"{i}.png")
+        t2i.append({"image": f"{i}.png", "caption": f"a picture number {i}"})
+        if i < 4:
+            edit.append({"source": f"{i}.png", "instruction": f"make it number {i + 1}", "target": f"{i + 1}.png"})
+    (data / "t2i.jsonl").write_text("".join(json.dumps(r) + "\n" for r in t2i))
+    (data / "edit.jsonl").write_text("".join(json.dumps(r) + "\n" for r in edit))
+    out = tmp_path / "run"
+    stages = ("stages=[{name: joint, steps: 4, mixture: {t2i: 0.5, edit: 0.5}, buckets: [[32, 32], [48, 32]], "
+              "data: {t2i: {pics: 1.0}, edit: {pairs: 1.0}}}]")
+    sources = (f"sources={{pics: {{kind: files, path: {data / 't2i.jsonl'}}}, "
+               f"pairs: {{kind: files, task: edit, path: {data / 'edit.jsonl'}}}}}")
+    result = run_train(out, "--set", stages, "--set", sources, "--set", "run.cache={dtype: float32}")
+    assert "@ 48x32" in result.stdout and "caching latents and prompt embeddings of pics" in result.stdout
+    shards = sorted(p.relative_to(out / "cache").as_posix() for p in (out / "cache").rglob("*.safetensors"))
+    assert any("/32x32/" in s for s in shards) and any("/48x32/" in s for s in shards)
+    assert any(s.startswith("pairs-edit") for s in shards)
+
+
+def test_train_vae_writes_a_loadable_autoencoder_and_resumes(tmp_path):
+    from diffusers import AutoencoderTiny
+
+    from dreamlite.train.vae import VAETrainConfig, train_vae
+
+    config = VAETrainConfig(steps=2, batch=2, size=32, channels=8, save_every=1)
+    train_vae(config, tmp_path / "vae", log=lambda *a: None)
+    vae = AutoencoderTiny.from_pretrained(tmp_path / "vae")
+    assert vae.config.latent_channels == 4 and vae.config.scaling_factor == 1.0
+    assert vae.encode(torch.zeros(1, 3, 32, 32)).latents.shape == (1, 4, 4, 4)
+    messages = []
+    train_vae(VAETrainConfig(steps=3, batch=2, size=32, channels=8, save_every=1), tmp_path / "vae",
+              log=messages.append)
+    assert any("resuming VAE training at step 2/3" in m for m in messages)
+
+
+def test_ablation_writes_a_table(tmp_path):
+    out = tmp_path / "ablation"
+    command = [sys.executable, "-m", "dreamlite.cli", "ablation", "--recipe", "smoke", "--steps", "6",
+               "--bench-items", "1", "--sample-steps", "2", "--out", str(out)]
+    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = (out / "ablation.md").read_text()
+    assert "| progressive (t2i, edit, joint) |" in table and "| joint from scratch |" in table
+    results = json.loads((out / "ablation.json").read_text())["results"]
+    assert set(results) == {"progressive (t2i, edit, joint)", "joint from scratch"}
+    assert all("generation" in r and "editing" in r for r in results.values())
+    assert all((out / "progressive" / stage / "model_index.json").is_file() for stage in ("t2i", "edit", "joint"))
+    assert (out / "joint" / "final" / "model_index.json").is_file()
+
+
+def test_full_architecture_takes_a_training_step_with_checkpointing():
+    """The published 0.39B U-Net: one AdamW step at 64x64 pixels (in-context latent 8x16), batch 1, with gradient
+    checkpointing, and random 2048-d prompt embeddings in place of Qwen3-VL."""
+    from dreamlite.models.config import get_unet_config
+    from dreamlite.models.unet import DreamLiteUNet
+    from dreamlite.train.loss import flow_matching_loss
+
+    torch.manual_seed(0)
+    unet = DreamLiteUNet(get_unet_config("dreamlite-0.39b")).train().enable_gradient_checkpointing()
+    assert unet.num_parameters() == 389_968_388
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=1e-4, foreach=False)
+    target, noise = torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8)
+    loss = flow_matching_loss(unet, target, torch.zeros_like(target), noise, torch.tensor([0.5]),
+                              torch.randn(1, 16, 2048), torch.ones(1, 16), torch.tensor([[64.0, 64.0]])).mean()
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+    before = unet.conv_out.weight.detach().clone()
+    optimizer.step()
+    assert torch.isfinite(loss) and torch.isfinite(norm) and norm > 0
+    assert not torch.equal(before, unet.conv_out.weight)
+    assert all(p.grad is not None for p in unet.parameters())
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_state():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
