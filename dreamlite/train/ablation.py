@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from .config import RecipeError
-from .recipe import Recipe, load_recipe, validate
+from .recipe import PromptEncoderSpec, Recipe, VAESpec, load_recipe, validate
 
 
 def schedules(recipe: Recipe, steps: int) -> dict[str, Recipe]:
@@ -60,7 +60,11 @@ def run_ablation(out: str | Path, recipe: str = "shapes-tiny", steps: int = 3000
     results = {}
     for label, run in runs.items():
         folder = out / ("progressive" if label.startswith("progressive") else "joint")
+        # Everything from the shared starting point; one latent cache for both (same frozen models).
         run.model.init = str(init.resolve())
+        run.model.vae, run.model.prompt_encoder = VAESpec(), PromptEncoderSpec()
+        if run.run.cache is not None and run.run.cache.dir is None:
+            run.run.cache.dir = str((out / "cache").resolve())
         log(f"== {label}: {' + '.join(f'{s.name} {s.steps}' for s in run.stages)} steps")
         final = train(run, folder, log=log)
         results[label] = score(final, folder / "shapesbench", bench_items, sample_steps, log)
