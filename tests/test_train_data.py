@@ -169,3 +169,26 @@ def test_plan_is_deterministic_resumable_and_shards_exactly():
     for step in range(3):
         mine = [k for r in (0, 1) for batch in split[r][step * 2:(step + 1) * 2] for k in batch]
         assert sorted(mine) == sorted(single[step])
+
+
+def test_cache_holds_what_the_conditioner_computes(tmp_path):
+    import torch
+
+    from dreamlite.build import tiny_components
+    from dreamlite.train.data.base import fit, to_pixels
+    from dreamlite.train.data.cache import SourceCache, fill_shard
+    from dreamlite.train.encode import Conditioner
+
+    components = tiny_components(corpus=["a red circle", "make it blue"], text_hidden=32)
+    conditioner = Conditioner(components.vae, components.prompt_encoder, torch.device("cpu"), torch.float32)
+    source = build_source({"kind": "shapes", "size": 32, "items": 3}, "edit", 0, "s")
+    cache = SourceCache(tmp_path, [(32, 32)])
+    cache.shard_path(0, 0).parent.mkdir(parents=True)
+    fill_shard(cache.shard_path(0, 0), source, np.arange(3), (32, 32), conditioner, torch.float32, empty_edit=True)
+    cached = cache.load(1, 0)
+    item = source.item(1)
+    latent = conditioner.latents(to_pixels(fit(item["target"], 32, 32))[None])[0]
+    assert torch.allclose(cached["latent"], latent, atol=1e-5)
+    assert torch.equal(cached["embeds"], conditioner.edit(item["prompt"], item["source"]))
+    assert torch.equal(cached["empty_embeds"], conditioner.edit(None, item["source"]))
+    assert cached["source_latent"].shape == latent.shape == (4, 4, 4)

@@ -45,11 +45,11 @@ class Conditioner:
         hit = self.cache.get(text)
         if hit is not None:
             self.cache.move_to_end(text)
-            return hit
+            return hit.to(self.device)
         embeds, mask = self.encoder.encode([text], "generate")
         value = embeds[0, : int(mask[0].sum())].float()
         if self.cache_size > 0:
-            self.cache[text] = value
+            self.cache[text] = value.cpu()  # host memory: thousands of 2048-d prompts would crowd a GPU
             if len(self.cache) > self.cache_size:
                 self.cache.popitem(last=False)
         return value
