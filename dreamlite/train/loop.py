@@ -194,7 +194,11 @@ def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folde
                               recipe.run.prompt_cache)
     entries = stage_sources(recipe, stage, index)
     sizes = training_sizes(stage)
-    plan = BatchPlan(entries, sizes, stage.batch, recipe.seed, index)
+    bucket_cache = out / "cache" / "buckets"
+    if accelerator.is_main_process:  # read every item's size once, not once per process
+        BatchPlan(entries, sizes, stage.batch, recipe.seed, index, bucket_cache)
+    accelerator.wait_for_everyone()
+    plan = BatchPlan(entries, sizes, stage.batch, recipe.seed, index, bucket_cache)
     caches = None
     if recipe.run.cache is not None:
         from .data.cache import prepare_caches
@@ -214,7 +218,7 @@ def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folde
         say(f"starting {where} from {input_folder}: {stage.steps} steps, batch {stage.batch} = {world} process(es)"
             f" x {accumulation} accumulation x {micro}; data: {plan.describe()}")
 
-    loader_plan = BatchPlan(entries, sizes, stage.batch, recipe.seed, index)
+    loader_plan = BatchPlan(entries, sizes, stage.batch, recipe.seed, index, bucket_cache)
     loader_plan.load_state_dict(plan.state_dict())
     loader = torch.utils.data.DataLoader(
         PlannedItems(loader_plan, caches), batch_sampler=PlannedBatches(loader_plan, start, stage.steps, rank, world,

@@ -110,7 +110,7 @@ def prepare_caches(accelerator, recipe, plan, conditioner, out: Path, say, input
         extra = "" if spec.empty_edit or source.task != "edit" else "-noempty"
         cache = SourceCache(root / f"{name}-{source.task}-{source.fingerprint()}-{key}{extra}", plan.sizes)
         jobs = []
-        for bucket, indices in sorted(bucket_items(source, plan.sizes).items()):
+        for bucket, indices in sorted(bucket_items(source, plan.sizes, out / "cache" / "buckets").items()):
             for shard in np.unique(indices // SHARD):
                 path = cache.shard_path(bucket, int(shard))
                 if not path.is_file():

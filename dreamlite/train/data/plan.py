@@ -33,7 +33,7 @@ class Stream:
 
 class BatchPlan:
     def __init__(self, sources: list[tuple[str, Source, float]], sizes: list[tuple[int, int]], batch: int,
-                 seed: int, stage: int):
+                 seed: int, stage: int, bucket_cache=None):
         """`sources`: (name, source, weight) with weight = task weight x source weight within the task."""
         self.names = [n for n, _, _ in sources]
         self.sources = [s for _, s, _ in sources]
@@ -41,7 +41,7 @@ class BatchPlan:
         total = sum(w for _, _, w in sources)
         self.streams: list[Stream] = []
         for i, (name, source, weight) in enumerate(sources):
-            per_bucket = bucket_items(source, self.sizes)
+            per_bucket = bucket_items(source, self.sizes, bucket_cache)
             n = sum(len(items) for items in per_bucket.values()) if source.finite else 1
             for bucket, items in sorted(per_bucket.items()):
                 share = len(items) / n if source.finite else 1.0
