@@ -130,3 +130,13 @@ def test_smoke_result_loads_in_diffusers(uninterrupted):
     out = pipe(prompt="a red circle", height=32, width=32, num_inference_steps=2,
                generator=torch.Generator("cpu").manual_seed(0)).images[0]
     assert out.size == (32, 32)
+
+
+def test_stage_pipelines_hold_the_ema_weights(uninterrupted):
+    from safetensors.torch import load_file
+
+    ema = load_file(uninterrupted / "checkpoints" / "stage03-step00000004" / "ema.safetensors")
+    raw = load_file(uninterrupted / "checkpoints" / "stage03-step00000004" / "model.safetensors")
+    exported = load_file(uninterrupted / "sft" / UNET_FILE)
+    assert all(exported[k].equal(ema[f"shadow.{k}"]) for k in exported)
+    assert any(not exported[k].equal(raw[k]) for k in exported)

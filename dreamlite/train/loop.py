@@ -261,8 +261,8 @@ def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folde
     del batches, loader
 
     context = ema.applied() if ema is not None else nullcontext()
-    with context:
-        state = accelerator.get_state_dict(model)  # collective under FSDP: gathers the full weights
+    with context:  # copies: a state dict aliases the live parameters, which the context then restores
+        state = {k: v.detach().clone() for k, v in accelerator.get_state_dict(model).items()}
     if accelerator.is_main_process:
         summary = {"stage": stage.name, "stage_index": index, "steps": stage.steps, "batch": stage.batch,
                    "samples": stage.steps * stage.batch, "train_seconds": round(elapsed, 2),
