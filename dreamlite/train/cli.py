@@ -63,9 +63,9 @@ def register(sub) -> None:
                        description="Writes a diffusers AutoencoderTiny folder (4 latent channels, 8x, scaling "
                                    "factor 1) for a recipe's model.vae.path.")
     v.add_argument("--out", required=True, help="output folder (config.json + diffusion_pytorch_model.safetensors)")
-    v.add_argument("--steps", type=positive, default=3000)
-    v.add_argument("--batch", type=positive, default=32)
-    v.add_argument("--lr", type=float, default=1e-3)
+    v.add_argument("--steps", type=positive, default=4000)
+    v.add_argument("--batch", type=positive, default=16)
+    v.add_argument("--lr", type=float, default=2e-3)
     v.add_argument("--size", type=positive, default=64, help="ShapesWorld image size")
     v.add_argument("--channels", type=positive, default=32, help="width of every encoder/decoder block")
     v.add_argument("--seed", type=int, default=0)
