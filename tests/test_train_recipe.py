@@ -93,12 +93,12 @@ def test_cli_reports_recipe_errors_in_one_line(tmp_path, capsys):
 
 def test_a_run_directory_belongs_to_one_recipe(tmp_path):
     recipe = load_recipe("smoke")
-    check_out_dir(tmp_path, recipe, main=True)
+    check_out_dir(tmp_path, recipe)
     # Engineering settings may change between a run and its resumption...
-    check_out_dir(tmp_path, load_recipe("smoke", ["run.save_every=1", "run.num_workers=3"]), main=True)
+    check_out_dir(tmp_path, load_recipe("smoke", ["run.save_every=1", "run.num_workers=3"]))
     # ...what is trained may not.
     with pytest.raises(RecipeError, match="different recipe"):
-        check_out_dir(tmp_path, load_recipe("smoke", ["stages.0.steps=3"]), main=True)
+        check_out_dir(tmp_path, load_recipe("smoke", ["stages.0.steps=3"]))
 
 
 def test_learning_rate_schedule():

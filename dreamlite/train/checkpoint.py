@@ -50,7 +50,10 @@ def remove_partial(out: Path) -> None:
     for parent in (out, out / CHECKPOINTS):
         if parent.is_dir():
             for path in parent.glob(".tmp-*"):
-                shutil.rmtree(path, ignore_errors=True)
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
 
 
 def prune(out: Path, keep: int) -> None:

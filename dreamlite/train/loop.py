@@ -70,7 +70,7 @@ def lr_at(spec, step: int, total: int) -> float:
     return spec.lr * (spec.min_lr_ratio + (1 - spec.min_lr_ratio) * float(shape))
 
 
-def check_out_dir(out: Path, recipe: Recipe, main: bool) -> None:
+def check_out_dir(out: Path, recipe: Recipe) -> None:
     """A run directory belongs to one recipe: refuse to mix two, allow resuming with engineering changes."""
     saved = out / "recipe.yaml"
     current = recipe.to_dict()
@@ -81,9 +81,10 @@ def check_out_dir(out: Path, recipe: Recipe, main: bool) -> None:
         if strip(previous) != strip(current):
             raise RecipeError(f"{out} holds a run of a different recipe (see {saved}); use another --out, or "
                               "delete it to start over")
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        saved.write_text(recipe.dump())
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / ".tmp-recipe.yaml"
+    tmp.write_text(recipe.dump())
+    os.replace(tmp, saved)
 
 
 def train(recipe: Recipe, out: str | Path, save_every: int | None = None, log=print) -> Path:
@@ -96,7 +97,8 @@ def train(recipe: Recipe, out: str | Path, save_every: int | None = None, log=pr
     accelerator = make_accelerator(recipe.run)
     main = accelerator.is_main_process
     say = log if main else (lambda *a, **k: None)
-    check_out_dir(out, recipe, main)
+    if main:
+        check_out_dir(out, recipe)
     say(f"# dreamlite train: resolved recipe ({accelerator.num_processes} process(es), "
         f"{accelerator.device}, mixed precision {recipe.run.mixed_precision})\n{recipe.dump()}")
     if main:
