@@ -58,6 +58,7 @@ def remove_partial(out: Path) -> None:
 
 def prune(out: Path, keep: int) -> None:
     for _, _, path in list_checkpoints(out)[:-keep]:
+        (path / "trainer_state.json").unlink()  # first, so a half-deleted folder never looks complete
         shutil.rmtree(path, ignore_errors=True)
 
 
