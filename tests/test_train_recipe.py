@@ -109,3 +109,17 @@ def test_learning_rate_schedule():
     assert lr_at(spec, 100, 100) == pytest.approx(0.1)
     assert lr_at(OptimizerSpec(lr=2.0, schedule="linear"), 50, 100) == pytest.approx(1.0)
     assert lr_at(OptimizerSpec(lr=2.0), 77, 100) == 2.0
+
+
+def test_ablation_schedules_have_equal_total_steps():
+    from dreamlite.train.ablation import schedules
+
+    runs = schedules(load_recipe("shapes-tiny"), 1000)
+    progressive, scratch = runs["progressive (t2i, edit, joint)"], runs["joint from scratch"]
+    assert [s.name for s in progressive.stages] == ["t2i", "edit", "joint"]
+    assert sum(s.steps for s in progressive.stages) == scratch.stages[0].steps == 1000
+    assert progressive.stages[0].steps > progressive.stages[1].steps  # the recipe's proportions (1500:600:700)
+    assert scratch.stages[0].mixture == progressive.stages[2].mixture == {"t2i": 0.5, "edit": 0.5}
+    assert scratch.stages[0].optimizer == progressive.stages[0].optimizer  # a from-scratch warmup and lr
+    with pytest.raises(RecipeError, match="not t2i-only"):
+        schedules(load_recipe("smoke", ["stages.0.mixture={edit: 1.0}"]), 10)
