@@ -22,7 +22,8 @@ def schedules(recipe: Recipe, steps: int) -> dict[str, Recipe]:
     if len(recipe.stages) < 3:
         raise RecipeError(f"ablation needs a recipe whose first three stages are t2i, edit and joint; got {names}")
     t2i, edit, joint = (copy.deepcopy(s) for s in recipe.stages[:3])
-    if t2i.mixture.get("edit") or edit.mixture.get("t2i") or not (joint.mixture.get("t2i") and joint.mixture.get("edit")):
+    joint_has_both = joint.mixture.get("t2i") and joint.mixture.get("edit")
+    if t2i.mixture.get("edit") or edit.mixture.get("t2i") or not joint_has_both:
         raise RecipeError(f"ablation: stages {names[:3]} of {recipe.name} are not t2i-only, edit-only and joint")
     total = t2i.steps + edit.steps + joint.steps
     t2i.steps = max(1, round(steps * t2i.steps / total))

@@ -53,8 +53,10 @@ def register(sub) -> None:
                                    "dreamlite.cli train ...")
     p.add_argument("recipe", help="recipe YAML, or a name in recipes/ (smoke, shapes-tiny, dreamlite-0.39b)")
     p.add_argument("--out", required=True, help="run directory: OUT/<stage>/ pipelines, OUT/final/, checkpoints, logs")
-    p.add_argument("--max-steps", type=positive, default=None, help="cap every stage at N steps (quick tries; it is part of the run's recipe)")
-    p.add_argument("--save-every", type=positive, default=None, help="checkpoint every N steps (recipe: run.save_every)")
+    p.add_argument("--max-steps", type=positive, default=None,
+                   help="cap every stage at N steps (quick tries; part of the run's recipe)")
+    p.add_argument("--save-every", type=positive, default=None,
+                   help="checkpoint every N steps (recipe: run.save_every)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a recipe field, e.g. --set stages.0.steps=100 --set run.num_workers=4")
     p.set_defaults(func=cmd_train)

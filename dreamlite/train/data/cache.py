@@ -117,9 +117,11 @@ def prepare_caches(accelerator, recipe, plan, conditioner, out: Path, say, input
                     mine = indices[(indices >= shard * SHARD) & (indices < (shard + 1) * SHARD)]
                     jobs.append((path, mine, plan.sizes[bucket]))
         if jobs:
-            say(f"caching latents and prompt embeddings of {name} ({source.task}): {len(jobs)} shard(s) in {cache.folder}")
-        for path, indices, size in tqdm(jobs[accelerator.process_index::accelerator.num_processes], desc=f"cache {name}",
-                                        unit="shard", disable=not accelerator.is_main_process):
+            say(f"caching latents and prompt embeddings of {name} ({source.task}): {len(jobs)} shard(s) in "
+                f"{cache.folder}")
+        mine = jobs[accelerator.process_index::accelerator.num_processes]
+        for path, indices, size in tqdm(mine, desc=f"cache {name}", unit="shard",
+                                        disable=not accelerator.is_main_process):
             path.parent.mkdir(parents=True, exist_ok=True)
             fill_shard(path, source, indices, size, conditioner, dtype, spec.empty_edit)
         accelerator.wait_for_everyone()
