@@ -3,7 +3,8 @@
 DreamLite feeds the VAE's latents to the U-Net as they are, so besides reconstructing (L1 + MSE, object pixels
 weighted up) the encoder is asked to keep each latent channel near zero mean and unit variance, which is the
 scale flow matching assumes (its noise is N(0, 1)). The decoder learns from slightly noised latents, since at
-sampling time it decodes the U-Net's imperfect ones. The result is a diffusers AutoencoderTiny folder for a recipe's `model.vae.path`.
+sampling time it decodes the U-Net's imperfect ones. The result is a diffusers AutoencoderTiny folder for a
+recipe's `model.vae.path`.
 """
 
 from __future__ import annotations
