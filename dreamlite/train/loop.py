@@ -256,7 +256,9 @@ def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folde
         progress.update(step, stats, lr, grad_norm)
         if (step + 1) % recipe.run.save_every == 0 or step + 1 == stage.steps:
             trainer_state = {"stage": stage.name, "stage_index": index, "step": step + 1, "data": plan.state_dict(),
-                             "samples": (step + 1) * stage.batch, "elapsed": elapsed, "world_size": world}
+                             "samples": (step + 1) * stage.batch, "elapsed": elapsed, "world_size": world,
+                             # the learning rate is a pure function of the step: this is the whole scheduler state
+                             "scheduler": {"step": step + 1, "lr": lr_at(o, step + 1, stage.steps)}}
             save_checkpoint(accelerator, out, index, step + 1, model, optimizer, ema, trainer_state, recipe_yaml,
                             recipe.run.keep_checkpoints)
     progress.close()
