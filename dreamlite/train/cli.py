@@ -22,7 +22,7 @@ def cmd_train_vae(args) -> int:
     from .vae import VAETrainConfig, train_vae
 
     config = VAETrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, size=args.size, channels=args.channels,
-                            seed=args.seed, save_every=args.save_every)
+                            blocks=args.blocks, seed=args.seed, save_every=args.save_every)
     train_vae(config, args.out)
     return 0
 
@@ -70,6 +70,7 @@ def register(sub) -> None:
     v.add_argument("--lr", type=float, default=2e-3)
     v.add_argument("--size", type=positive, default=64, help="ShapesWorld image size")
     v.add_argument("--channels", type=positive, default=32, help="width of every encoder/decoder block")
+    v.add_argument("--blocks", type=positive, default=2, help="resnet blocks per level")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--save-every", type=positive, default=500)
     v.set_defaults(func=cmd_train_vae)

@@ -30,12 +30,12 @@ class VAETrainConfig:
     lr: float = 2e-3
     size: int = 64  # ShapesWorld image side
     channels: int = 32  # width of every encoder and decoder block
-    blocks: int = 1  # resnet blocks per level
+    blocks: int = 2  # resnet blocks per level
     seed: int = 0
     save_every: int = 500
     latent_weight: float = 0.1  # weight of the zero-mean, unit-variance latent penalty
-    latent_noise: float = 0.1  # std of the noise added to latents before decoding
-    foreground_weight: float = 5.0  # loss weight of object pixels relative to background pixels
+    latent_noise: float = 0.05  # std of the noise added to latents before decoding
+    foreground_weight: float = 10.0  # loss weight of object pixels relative to background pixels
     threads: int | None = None
 
 
