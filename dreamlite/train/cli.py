@@ -22,7 +22,8 @@ def cmd_train_vae(args) -> int:
     from .vae import VAETrainConfig, train_vae
 
     config = VAETrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, size=args.size, channels=args.channels,
-                            blocks=args.blocks, seed=args.seed, save_every=args.save_every)
+                            blocks=args.blocks, seed=args.seed, save_every=args.save_every,
+                            foreground_weight=args.foreground_weight, latent_noise=args.latent_noise)
     train_vae(config, args.out)
     return 0
 
@@ -71,6 +72,9 @@ def register(sub) -> None:
     v.add_argument("--size", type=positive, default=64, help="ShapesWorld image size")
     v.add_argument("--channels", type=positive, default=32, help="width of every encoder/decoder block")
     v.add_argument("--blocks", type=positive, default=2, help="resnet blocks per level")
+    v.add_argument("--foreground-weight", type=float, default=10.0,
+                   help="loss weight of object pixels relative to background pixels")
+    v.add_argument("--latent-noise", type=float, default=0.05, help="std of the noise added to latents in training")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--save-every", type=positive, default=500)
     v.set_defaults(func=cmd_train_vae)
