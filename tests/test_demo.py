@@ -3,7 +3,6 @@
 import pytest
 from PIL import Image
 
-from dreamlite.assets import bundled_model_path
 from dreamlite.build import tiny_components
 from dreamlite.cli import main
 from dreamlite.loading import save_components
@@ -25,7 +24,6 @@ def test_demo_with_a_tiny_model(tiny_model, tmp_path, capsys):
     assert out.count("FAIL") + out.count("PASS") == 4  # four chained edits, each judged
 
 
-@pytest.mark.skipif(bundled_model_path("shapes-base") is None, reason="no bundled model in this checkout")
 def test_demo_with_the_bundled_model(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--per-category", "1", "--steps", "8"]) == 0
     assert (tmp_path / "demo.png").is_file()
