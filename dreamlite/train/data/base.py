@@ -18,6 +18,20 @@ def stable_seed(*parts) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
+class SingleTaskSpec:
+    """Mixin for the spec of a source that serves one task, named by its `task` field (t2i or edit)."""
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return (self.task,)
+
+    def check(self, where: str) -> None:
+        from ..config import RecipeError
+
+        if self.task not in ("t2i", "edit"):
+            raise RecipeError(f"{where}.task: expected t2i or edit, got {self.task!r}")
+
+
 class Source:
     """An indexable stream of items for one task. Subclasses set `task` and implement `item`; finite ones also
     `__len__` and, for aspect-ratio buckets, `size`."""

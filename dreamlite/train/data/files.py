@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import RecipeError
-from .base import Source, check_task, image_size, open_image, stable_seed
+from .base import SingleTaskSpec, Source, check_task, image_size, open_image, stable_seed
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
 @dataclass
-class FilesSpec:
+class FilesSpec(SingleTaskSpec):
     path: str  # a .jsonl manifest, or a folder (with metadata.jsonl, or images + .txt captions for T2I)
     task: str = "t2i"
     image_key: str = "image"
@@ -26,14 +26,6 @@ class FilesSpec:
     source_key: str = "source"
     instruction_key: str = "instruction"
     target_key: str = "target"
-
-    @property
-    def tasks(self) -> tuple[str, ...]:
-        return (self.task,)
-
-    def check(self, where: str) -> None:
-        if self.task not in ("t2i", "edit"):
-            raise RecipeError(f"{where}.task: expected t2i or edit, got {self.task!r}")
 
 
 class FilesSource(Source):

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import RecipeError
-from .base import Source, check_task, image_size, open_image, stable_seed
+from .base import SingleTaskSpec, Source, check_task, image_size, open_image, stable_seed
 
 
 @dataclass
-class HFSpec:
+class HFSpec(SingleTaskSpec):
     name: str  # hub id, local dataset folder, or a save_to_disk folder
     task: str = "t2i"
     split: str = "train"
@@ -26,14 +26,6 @@ class HFSpec:
     target: str = "target_image"
     width: str | None = None  # optional columns with the target's size (bucketing without decoding)
     height: str | None = None
-
-    @property
-    def tasks(self) -> tuple[str, ...]:
-        return (self.task,)
-
-    def check(self, where: str) -> None:
-        if self.task not in ("t2i", "edit"):
-            raise RecipeError(f"{where}.task: expected t2i or edit, got {self.task!r}")
 
 
 def as_image(value):

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import RecipeError
-from .base import Source, check_task, image_size, open_image, stable_seed
+from .base import SingleTaskSpec, Source, check_task, image_size, open_image, stable_seed
 
 
 @dataclass
-class WebDatasetSpec:
+class WebDatasetSpec(SingleTaskSpec):
     shards: list[str]  # paths or globs; `{000..099}` brace ranges are expanded
     task: str = "t2i"
     image: list[str] = field(default_factory=lambda: ["jpg", "jpeg", "png", "webp"])  # T2I target field(s)
@@ -29,14 +29,6 @@ class WebDatasetSpec:
     source: list[str] = field(default_factory=lambda: ["src.jpg", "src.png", "source.jpg", "source.png"])
     target: list[str] = field(default_factory=lambda: ["tgt.jpg", "tgt.png", "target.jpg", "target.png"])
     instruction: str = "txt"
-
-    @property
-    def tasks(self) -> tuple[str, ...]:
-        return (self.task,)
-
-    def check(self, where: str) -> None:
-        if self.task not in ("t2i", "edit"):
-            raise RecipeError(f"{where}.task: expected t2i or edit, got {self.task!r}")
 
 
 def expand_braces(pattern: str) -> list[str]:
