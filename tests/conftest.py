@@ -10,3 +10,17 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     import torch
 
     torch.set_num_threads(1)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny random DreamLite pipeline saved in diffusers layout (shared by the CLI, input and demo tests)."""
+    from dreamlite.build import tiny_components
+    from dreamlite.loading import save_components
+
+    path = tmp_path_factory.mktemp("tiny-model")
+    save_components(tiny_components(), path)
+    return path

@@ -6,18 +6,14 @@ import sys
 import pytest
 from PIL import Image
 
-from dreamlite.build import tiny_components
 from dreamlite.cli import main
-from dreamlite.loading import save_components
 
 from .helpers import random_image
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tiny-cli")
-    save_components(tiny_components(), path)
-    return str(path)
+def model(tiny_model_dir):
+    return str(tiny_model_dir)
 
 
 def test_generate_writes_pngs(model, tmp_path, capsys):

@@ -3,16 +3,12 @@
 import pytest
 from PIL import Image
 
-from dreamlite.build import tiny_components
 from dreamlite.cli import main
-from dreamlite.loading import save_components
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tiny-demo")
-    save_components(tiny_components(), path)
-    return str(path)
+def tiny_model(tiny_model_dir):
+    return str(tiny_model_dir)
 
 
 def test_demo_with_a_tiny_model(tiny_model, tmp_path, capsys):

@@ -10,19 +10,16 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from dreamlite import DreamLite
-from dreamlite.build import tiny_components
 from dreamlite.images import ImageInputError, load_image
-from dreamlite.loading import CheckpointError, load_state_dict, save_components, save_unet
+from dreamlite.loading import CheckpointError, load_state_dict, save_unet
 from dreamlite.pipeline import InputError
 
 from .helpers import random_image
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tiny")
-    save_components(tiny_components(), path)
-    return path
+def folder(tiny_model_dir):
+    return tiny_model_dir
 
 
 @pytest.fixture(scope="module")
