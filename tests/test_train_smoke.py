@@ -149,3 +149,21 @@ def _restore_torch_state():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+
+
+def test_cache_workers_write_the_same_shards(tmp_path):
+    """Shards filled by CPU worker processes hold what the training process itself would have written."""
+    stages = ("stages=[{name: joint, steps: 1, mixture: {t2i: 0.5, edit: 0.5}, "
+              "data: {t2i: {pool: 1.0}, edit: {edits: 1.0}}}]")
+    sources = "sources={pool: {kind: shapes, size: 32, items: 300}, edits: {kind: shapes, size: 32, items: 40}}"
+    shards = {}
+    for workers in (0, 2):
+        out = tmp_path / f"w{workers}"
+        run_train(out, "--set", stages, "--set", sources, "--set", f"run.cache={{dtype: float32, workers: {workers}}}")
+        files = sorted((out / "cache").rglob("*.safetensors"))
+        shards[workers] = {p.relative_to(out / "cache").as_posix(): load_file(p) for p in files}
+    assert len(shards[0]) == 3 and shards[0].keys() == shards[2].keys()  # pool: 2 shards of 256, edits: 1
+    for name, tensors in shards[0].items():
+        assert tensors.keys() == shards[2][name].keys()
+        for key, value in tensors.items():
+            torch.testing.assert_close(shards[2][name][key], value, rtol=1e-5, atol=1e-5, msg=f"{name}:{key}")

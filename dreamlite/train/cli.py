@@ -23,7 +23,8 @@ def cmd_train_vae(args) -> int:
 
     config = VAETrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, size=args.size, channels=args.channels,
                             blocks=args.blocks, seed=args.seed, save_every=args.save_every,
-                            foreground_weight=args.foreground_weight, latent_noise=args.latent_noise)
+                            foreground_weight=args.foreground_weight, latent_noise=args.latent_noise,
+                            device=args.device, workers=args.workers)
     train_vae(config, args.out)
     return 0
 
@@ -76,6 +77,8 @@ def register(sub) -> None:
                    help="loss weight of object pixels relative to background pixels")
     v.add_argument("--latent-noise", type=float, default=0.05, help="std of the noise added to latents in training")
     v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--device", default="auto", help="auto (cuda when available, else cpu), cpu, cuda, cuda:1...")
+    v.add_argument("--workers", type=int, default=0, help="processes rendering training images (0: in the trainer)")
     v.add_argument("--save-every", type=positive, default=500)
     v.set_defaults(func=cmd_train_vae)
 

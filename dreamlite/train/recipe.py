@@ -120,6 +120,7 @@ class CacheSpec:
     dtype: str = "bfloat16"  # storage dtype of latents and embeddings
     sources: list[str] | None = None  # which sources to cache; null: every finite source
     empty_edit: bool = True  # also cache each edit item's empty-instruction embedding (else: on the fly when dropped)
+    workers: int = 0  # CPU processes filling shards (float32, one thread each); 0: the training process itself
 
 
 @dataclass

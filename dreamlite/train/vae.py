@@ -37,6 +37,8 @@ class VAETrainConfig:
     latent_noise: float = 0.05  # std of the noise added to latents before decoding
     foreground_weight: float = 10.0  # loss weight of object pixels relative to background pixels
     threads: int | None = None
+    device: str = "auto"  # auto: cuda when available, else cpu
+    workers: int = 0  # DataLoader processes rendering batches (a GPU outpaces one CPU renderer)
 
 
 def shapes_images(seed: int, size: int):
@@ -52,6 +54,25 @@ def shapes_images(seed: int, size: int):
     return image
 
 
+class StepBatches(torch.utils.data.Dataset):
+    """Step -> that step's batch of images: a pure function of (seed, step), whichever process renders it."""
+
+    def __init__(self, config: VAETrainConfig):
+        self.batch, self.image = config.batch, shapes_images(config.seed, config.size)
+
+    def __len__(self) -> int:
+        return 2**62
+
+    def __getitem__(self, step: int) -> torch.Tensor:
+        return torch.stack([self.image(step * self.batch + i) for i in range(self.batch)])
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def foreground_weights(pixels: torch.Tensor, weight: float) -> torch.Tensor:
     """1 on the background (the colour of the top-left pixel: ShapesWorld backgrounds are flat), `weight` on the
     objects, which cover a few percent of the image and would otherwise be learned last."""
@@ -62,7 +83,8 @@ def foreground_weights(pixels: torch.Tensor, weight: float) -> torch.Tensor:
 
 def vae_loss(vae, pixels: torch.Tensor, config: VAETrainConfig, generator: torch.Generator):
     latents = vae.encode(pixels).latents
-    noisy = latents + config.latent_noise * torch.randn(latents.shape, generator=generator)
+    noise = torch.randn(latents.shape, generator=generator).to(latents.device)
+    noisy = latents + config.latent_noise * noise
     recon = vae.decode(noisy).sample
     error = recon - pixels
     weights = foreground_weights(pixels, config.foreground_weight)
@@ -79,26 +101,29 @@ def train_vae(config: VAETrainConfig, out: str | Path, log=print) -> Path:
     out = Path(out)
     if config.threads:
         torch.set_num_threads(config.threads)
+    device = pick_device(config.device)
     torch.manual_seed(stable_seed(config.seed, "vae-init") % 2**63)
-    vae = tiny_vae(channels=config.channels, blocks=config.blocks).train()
+    vae = tiny_vae(channels=config.channels, blocks=config.blocks).train().to(device)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=config.lr, weight_decay=0.0)
     state_file, start = out / "train_state.pt", 0
     if state_file.is_file():
-        state = torch.load(state_file, weights_only=True)
+        state = torch.load(state_file, weights_only=True, map_location=device)
         vae.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start = int(state["step"])
         log(f"resuming VAE training at step {start}/{config.steps} from {out}")
     log(f"# dreamlite train-vae\n{json.dumps(asdict(config), indent=2)}\n"
-        f"AutoencoderTiny: {sum(p.numel() for p in vae.parameters()):,} parameters")
-    image = shapes_images(config.seed, config.size)
+        f"AutoencoderTiny: {sum(p.numel() for p in vae.parameters()):,} parameters, on {device}")
+    batches = iter(torch.utils.data.DataLoader(
+        StepBatches(config), sampler=range(start, config.steps), batch_size=None, num_workers=config.workers,
+        pin_memory=device.type == "cuda", prefetch_factor=4 if config.workers else None))
     bar = tqdm(total=config.steps, initial=start, desc="vae", unit="step", mininterval=1.0)
     tick = time.perf_counter()
     for step in range(start, config.steps):
         lr = float(config.lr * 0.5 * (1 + np.cos(np.pi * step / config.steps)))
         for group in optimizer.param_groups:
             group["lr"] = lr
-        pixels = torch.stack([image(step * config.batch + i) for i in range(config.batch)])
+        pixels = next(batches).to(device, non_blocking=True)
         generator = torch.Generator().manual_seed(stable_seed(config.seed, "vae-noise", step))
         loss, rec, latents = vae_loss(vae, pixels, config, generator)
         optimizer.zero_grad(set_to_none=True)

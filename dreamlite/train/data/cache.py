@@ -11,6 +11,10 @@ Layout: `<dir>/<source>-<models>/<W>x<H>/shard-00000.safetensors`, each shard ho
 name and renamed, so a killed run leaves only complete shards; processes split the shards between them. The
 folder name hashes the source and the VAE, prompt encoder and tokenizer files, so a cache is reused across runs
 and stages exactly when its inputs are the same.
+
+With `workers: N` each training process fills its shards with N CPU worker processes (one thread each, the
+frozen parts loaded from the stage's input folder in float32): on a GPU machine the CPU cores are idle while
+the small prompt encoder's per-item calls would keep the GPU waiting on launches.
 """
 
 from __future__ import annotations
@@ -93,8 +97,49 @@ def fill_shard(path: Path, source, indices: np.ndarray, size: tuple[int, int], c
             else:
                 tensors[f"{index}.embeds"] = conditioner.generate(item["prompt"])
     tmp = path.with_name(f".tmp-{path.name}")
-    save_file({k: v.to(dtype).cpu().contiguous() for k, v in tensors.items()}, tmp)
+    save_file({k: v.to(device="cpu", dtype=dtype, copy=True).contiguous() for k, v in tensors.items()}, tmp)
     os.replace(tmp, path)
+
+
+_worker_conditioner = None
+
+
+def _start_worker(folder: str) -> None:
+    """Pool initializer: one CPU thread and this process's own frozen VAE and prompt encoder."""
+    global _worker_conditioner
+    from ...loading import load_frozen_parts
+    from ..encode import Conditioner
+
+    torch.set_num_threads(1)
+    vae, encoder = load_frozen_parts(Path(folder))
+    _worker_conditioner = Conditioner(vae, encoder, torch.device("cpu"), torch.float32, cache_size=0)
+
+
+def _fill_job(job) -> str:
+    path, source, indices, size, dtype, empty_edit = job
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fill_shard(path, source, indices, size, _worker_conditioner, dtype, empty_edit)
+    return path.name
+
+
+def fill_shards(jobs: list, conditioner, dtype, empty_edit: bool, workers: int, folder: Path, desc: str,
+                show: bool) -> None:
+    """Write every (path, source, indices, size) shard, in this process or in `workers` CPU processes."""
+    bar = tqdm(total=len(jobs), desc=desc, unit="shard", disable=not show)
+    if workers <= 0 or len(jobs) <= 1:
+        for path, source, indices, size in jobs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fill_shard(path, source, indices, size, conditioner, dtype, empty_edit)
+            bar.update(1)
+    else:
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")  # no fork of a process holding CUDA or OpenMP threads
+        with context.Pool(min(workers, len(jobs)), initializer=_start_worker, initargs=(str(folder),)) as pool:
+            work = [(path, source, indices, size, dtype, empty_edit) for path, source, indices, size in jobs]
+            for _ in pool.imap_unordered(_fill_job, work):
+                bar.update(1)
+    bar.close()
 
 
 def prepare_caches(accelerator, recipe, plan, conditioner, out: Path, say, input_folder: Path) -> dict:
@@ -119,11 +164,10 @@ def prepare_caches(accelerator, recipe, plan, conditioner, out: Path, say, input
         if jobs:
             say(f"caching latents and prompt embeddings of {name} ({source.task}): {len(jobs)} shard(s) in "
                 f"{cache.folder}")
-        mine = jobs[accelerator.process_index::accelerator.num_processes]
-        for path, indices, size in tqdm(mine, desc=f"cache {name}", unit="shard",
-                                        disable=not accelerator.is_main_process):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fill_shard(path, source, indices, size, conditioner, dtype, spec.empty_edit)
+        mine = [(path, source, indices, size)
+                for path, indices, size in jobs[accelerator.process_index::accelerator.num_processes]]
+        fill_shards(mine, conditioner, dtype, spec.empty_edit, spec.workers, input_folder, f"cache {name}",
+                    accelerator.is_main_process)
         accelerator.wait_for_everyone()
         caches[i] = cache
     return caches
