@@ -11,7 +11,7 @@ from dreamlite.train.loop import check_out_dir, lr_at
 from dreamlite.train.recipe import REPO_RECIPES, OptimizerSpec, load_recipe, parse_recipe
 
 
-@pytest.mark.parametrize("name", ["smoke", "shapes-tiny", "dreamlite-0.39b"])
+@pytest.mark.parametrize("name", ["smoke", "shapes-tiny", "shapes-base", "dreamlite-0.39b"])
 def test_shipped_recipes_parse(name):
     recipe = load_recipe(name)
     assert [s.name for s in recipe.stages] == ["t2i", "edit", "joint", "sft"]
@@ -123,3 +123,17 @@ def test_ablation_schedules_have_equal_total_steps():
     assert scratch.stages[0].optimizer == progressive.stages[0].optimizer  # a from-scratch warmup and lr
     with pytest.raises(RecipeError, match="not t2i-only"):
         schedules(load_recipe("smoke", ["stages.0.mixture={edit: 1.0}"]), 10)
+
+
+def test_extends_merges_over_the_base_recipe(tmp_path):
+    base, child = load_recipe("shapes-tiny"), load_recipe("shapes-base")
+    assert child.name == "shapes-base"
+    assert child.model == base.model  # inherited whole
+    assert child.sources["edit-pool"]["items"] == 8192 and child.sources["edit-pool"]["kind"] == "shapes"
+    assert child.sources["curated"]["categories"] == base.sources["curated"]["categories"]  # merged, not replaced
+    assert child.stages[0].batch == 256 and child.stages[0].optimizer.betas == base.stages[0].optimizer.betas
+    assert child.run.cache.workers > 0 and child.run.cache.dtype == base.run.cache.dtype
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(RecipeError, match="cycle"):
+        load_recipe(str(tmp_path / "a.yaml"))

@@ -45,7 +45,7 @@ class Conditioner:
         hit = self.cache.get(text)
         if hit is not None:
             self.cache.move_to_end(text)
-            return hit.to(self.device)
+            return hit  # on the host: `pad_embeddings` moves a batch's rows to the device in one copy
         embeds, mask = self.encoder.encode([text], "generate")
         value = embeds[0, : int(mask[0].sum())].float()
         if self.cache_size > 0:
@@ -62,12 +62,35 @@ class Conditioner:
         return embeds[0, : int(mask[0].sum())].float()
 
 
-def pad_embeddings(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(L_i, D) rows -> zero-padded (B, L, D) and a 0/1 mask, as the prompt encoder returns them."""
+def pad_embeddings(rows: list[torch.Tensor], device: torch.device | str | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L_i, D) rows -> zero-padded (B, L, D) and a 0/1 mask on `device` (default: the first row's), as the prompt
+    encoder returns them. Host rows are padded on the host and moved in one copy."""
+    device = torch.device(device) if device is not None else rows[0].device
     length = max(r.shape[0] for r in rows)
-    embeds = rows[0].new_zeros(len(rows), length, rows[0].shape[1])
-    mask = torch.zeros(len(rows), length, dtype=torch.long, device=rows[0].device)
+    embeds = torch.zeros(len(rows), length, rows[0].shape[1], dtype=rows[0].dtype)
+    mask = torch.zeros(len(rows), length, dtype=torch.long)
+    late = []
     for i, r in enumerate(rows):
-        embeds[i, : r.shape[0]] = r
         mask[i, : r.shape[0]] = 1
+        if r.device.type == "cpu":
+            embeds[i, : r.shape[0]] = r
+        else:
+            late.append(i)
+    embeds, mask = embeds.to(device), mask.to(device)
+    for i in late:
+        embeds[i, : rows[i].shape[0]] = rows[i]
     return embeds, mask
+
+
+def stack_rows(rows: list[torch.Tensor], device: torch.device) -> torch.Tensor:
+    """Stack same-shaped rows that live on the host or on `device`, with one host-to-device copy."""
+    host = [i for i, r in enumerate(rows) if r.device.type == "cpu"]
+    if len(host) == len(rows):
+        return torch.stack(rows).to(device)
+    out = torch.empty((len(rows), *rows[0].shape), dtype=rows[0].dtype, device=device)
+    if host:
+        out[host] = torch.stack([rows[i] for i in host]).to(device)
+    placed = [i for i in range(len(rows)) if i not in set(host)]
+    out[placed] = torch.stack([rows[i] for i in placed])
+    return out

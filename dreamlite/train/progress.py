@@ -31,8 +31,8 @@ class Progress:
         self.bar.update(1)
         if (step + 1) % self.every and step + 1 != self.bar.total:
             return
-        values = torch.tensor([self.sums["t2i"][0], self.sums["t2i"][1], self.sums["edit"][0], self.sums["edit"][1]],
-                              dtype=torch.float64, device=self.accelerator.device)
+        values = torch.tensor([float(self.sums["t2i"][0]), self.sums["t2i"][1], float(self.sums["edit"][0]),
+                               self.sums["edit"][1]], dtype=torch.float64, device=self.accelerator.device)
         values = self.accelerator.reduce(values, reduction="sum").cpu().tolist()
         seconds = time.perf_counter() - self.since
         rate = self.steps_since * self.batch / max(seconds, 1e-9)

@@ -169,14 +169,32 @@ def resolve_recipe_path(name: str) -> Path:
 def load_recipe(name: str, overrides: list[str] = (), max_steps: int | None = None) -> Recipe:
     """Read, override (`key.path=value`), cap steps per stage, and validate a recipe."""
     path = resolve_recipe_path(name)
+    data = read_recipe_yaml(path)
+    data.setdefault("name", path.stem)
+    return parse_recipe(data, overrides, max_steps)
+
+
+def read_recipe_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A recipe file as a dict, with `extends: <recipe>` resolved: this file's mappings merged over the named
+    recipe's (lists such as `stages` replace the base's whole)."""
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise RecipeError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: expected a mapping at the top level")
-    data.setdefault("name", path.stem)
-    return parse_recipe(data, overrides, max_steps)
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise RecipeError(f"{path}: extends: expected a recipe name or path, got {base!r}")
+    base_path = Path(base) if Path(base).is_absolute() else path.parent / base
+    base_path = base_path if base_path.is_file() else resolve_recipe_path(base)
+    if base_path.resolve() in seen:
+        raise RecipeError(f"{path}: extends {base} in a cycle")
+    parent = read_recipe_yaml(base_path, (*seen, path.resolve()))
+    parent.pop("name", None)
+    return deep_merge(parent, data)
 
 
 def parse_recipe(data: dict, overrides: list[str] = (), max_steps: int | None = None) -> Recipe:

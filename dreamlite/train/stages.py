@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from .data.base import stable_seed
-from .encode import Conditioner, pad_embeddings
+from .encode import Conditioner, pad_embeddings, stack_rows
 from .loss import flow_matching_loss, sample_timestep
 
 
@@ -44,41 +44,43 @@ class FlowMatchingStage:
         hw = (height // c.vae_factor, width // c.vae_factor)
         draws = [self._draws(s, hw) for s in samples]
 
-        # VAE: every raw image of the micro-batch in one call; cached samples bring their latents.
+        # VAE: every raw image of the micro-batch in one call; cached samples bring their latents (on the host,
+        # moved together: per-sample copies would each wait on the device).
         pixels = [s["target"] for s in samples if "target" in s] + [s["source"] for s in samples if "source" in s]
         encoded = iter(c.latents(torch.stack(pixels))) if pixels else iter(())
-        targets = [next(encoded) if "target" in s else s["latent"].to(c.device).float() for s in samples]
+        targets = [next(encoded) if "target" in s else s["latent"].float() for s in samples]
         sources = []
         for s in samples:
             if "source" in s:
                 sources.append(next(encoded))
             elif "source_latent" in s:
-                sources.append(s["source_latent"].to(c.device).float())
+                sources.append(s["source_latent"].float())
             else:
                 sources.append(None)
 
         texts, conditions = [], []
+        blank = torch.zeros_like(targets[0], device="cpu")
         for s, source, (drop_text, drop_image, _, _) in zip(samples, sources, draws):
             edit = s["task"] == "edit"
-            conditions.append(source if edit and not drop_image else torch.zeros_like(targets[0]))
+            conditions.append(source if edit and not drop_image else blank)
             if "embeds" in s and not (drop_text and edit and "empty_embeds" not in s):  # cached
                 key = "empty_embeds" if drop_text and edit else "embeds"
-                texts.append(c.generate(None) if drop_text and not edit else s[key].to(c.device).float())
+                texts.append(c.generate(None) if drop_text and not edit else s[key].float())
             elif edit:
                 texts.append(c.edit(None if drop_text else s["prompt"], s["source_image"]))
             else:
                 texts.append(c.generate(None if drop_text else s["prompt"]))
-        text, mask = pad_embeddings(texts)
+        text, mask = pad_embeddings(texts, c.device)
         return {
-            "target": torch.stack(targets), "condition": torch.stack(conditions), "text": text, "mask": mask,
-            "noise": torch.stack([d[3] for d in draws]).to(c.device),
+            "target": stack_rows(targets, c.device), "condition": stack_rows(conditions, c.device), "text": text,
+            "mask": mask, "noise": torch.stack([d[3] for d in draws]).to(c.device),
             "t": torch.tensor([d[2] for d in draws], dtype=torch.float32, device=c.device),
             "time_ids": torch.tensor([[width, height]] * len(samples), dtype=torch.float32, device=c.device),
             "tasks": [s["task"] for s in samples],
         }
 
     def loss(self, model, samples: list[dict]) -> tuple[torch.Tensor, dict]:
-        """Mean loss of the micro-batch, and per-task sums for logging."""
+        """Mean loss of the micro-batch, and per-task (loss sum as a 0-d tensor, count) for logging."""
         b = self.prepare(samples)
         per_sample = flow_matching_loss(model, b["target"], b["condition"], b["noise"], b["t"], b["text"],
                                         b["mask"], b["time_ids"])
@@ -86,7 +88,7 @@ class FlowMatchingStage:
         for task in ("t2i", "edit"):
             picks = [i for i, k in enumerate(b["tasks"]) if k == task]
             if picks:
-                stats[task] = (float(per_sample[picks].detach().sum()), len(picks))
+                stats[task] = (per_sample[picks].detach().sum(), len(picks))  # a tensor: no device sync per step
         return per_sample.mean(), stats
 
 
