@@ -1,45 +1,65 @@
 #!/usr/bin/env bash
-# Trains shapes-base on one GPU inside a wall-clock budget, with the project's own commands, and writes the exact
-# commands it ran to runs/COMMANDS.sh (re-running that file retrains the same recipe with the same step counts).
-#   1. the ShapesWorld VAE (fixed steps);
-#   2. a probe: `dreamlite train shapes-base --max-steps 40` in runs/probe, which fills the shared latent and
-#      embedding cache (runs/cache) for every stage and measures each stage's seconds per step;
-#   3. the run itself in runs/shapes-base, each stage's steps scaled from the recipe's so that all fit the time left.
-# Usage, from the repository root: bash scripts/train_shapes_base_gpu.sh [BUDGET_SECONDS=480]
-# EXTRA (environment): more `--set` arguments for both train commands (tests use it to shrink the run).
+# Trains shapes-base on one GPU within a budget of training seconds, with the project's own commands, and writes
+# the exact commands it ran to runs/COMMANDS.sh (re-running that file retrains with the same step counts).
+#   1. the ShapesWorld VAE, unless runs/shapes-vae already holds one;
+#   2. sizing: a timed U-Net training step at the recipe's batch on this GPU (plus a fixed allowance for data and
+#      the moving average) gives the steps that fit TRAIN_SECONDS; the recipe's stage steps are scaled to that
+#      total, proportions kept;
+#   3. `dreamlite train shapes-base` in runs/shapes-base (its caches are filled first, outside the budget).
+# Usage, from the repository root: bash scripts/train_shapes_base_gpu.sh [TRAIN_SECONDS=300]
+# EXTRA (environment): more `--set` arguments for the train command (tests use it to shrink the run).
 set -euo pipefail
-BUDGET=${1:-480}
+TRAIN_SECONDS=${1:-300}
 START=$(date +%s)
 VAE_CMD=(dreamlite train-vae --out runs/shapes-vae ${VAE_ARGS:---channels 64 --batch 64 --steps 5000 --workers 12})
 read -r -a EXTRA_SETS <<< "${EXTRA:-}"
-COMMON=(--set run.cache.dir=runs/cache "${EXTRA_SETS[@]}")
 
-echo "== VAE: ${VAE_CMD[*]}"
-"${VAE_CMD[@]}"
-echo "== probe ($(( $(date +%s) - START )) s so far)"
-dreamlite train shapes-base --out runs/probe --max-steps "${PROBE_STEPS:-40}" "${COMMON[@]}"
+if [ -f runs/shapes-vae/config.json ]; then
+  echo "== VAE: using runs/shapes-vae"
+else
+  echo "== VAE: ${VAE_CMD[*]}"
+  "${VAE_CMD[@]}"
+fi
 
-LEFT=$(( BUDGET - ($(date +%s) - START) ))
-echo "== sizing the run to ${LEFT} s"
-STEP_SETS=$(python - "$LEFT" "${EXTRA_SETS[@]}" <<'EOF'
-import json, sys
-from pathlib import Path
+echo "== sizing the run to ${TRAIN_SECONDS} s of training ($(( $(date +%s) - START )) s so far)"
+STEP_SETS=$(python - "$TRAIN_SECONDS" "${EXTRA_SETS[@]}" <<'EOF'
+import sys, time
+import torch
+from dreamlite.models.config import UNetConfig
+from dreamlite.models.unet import DreamLiteUNet
 from dreamlite.train.recipe import load_recipe
 
-left, overrides = float(sys.argv[1]), sys.argv[2:]
-recipe = load_recipe("shapes-base", [o for o in overrides if o != "--set"])
-per_step = [json.loads((Path("runs/probe") / s.name / "train_state.json").read_text()) for s in recipe.stages]
-per_step = [p["train_seconds"] / p["steps"] for p in per_step]
-overhead = 12.0 * len(recipe.stages) + 20.0  # loading, loader start and export per stage; final copy; margin
-default = sum(s.steps * t for s, t in zip(recipe.stages, per_step))
-scale = max(0.05, (left - overhead) / default)
+budget, overrides = float(sys.argv[1]), [o for o in sys.argv[2:] if o != "--set"]
+recipe = load_recipe("shapes-base", overrides)
+device = "cuda" if torch.cuda.is_available() else "cpu"
+config = UNetConfig.from_dict(recipe.model.unet)
+unet = DreamLiteUNet(config).to(device)
+optimizer = torch.optim.AdamW(unet.parameters())
+batch, side = recipe.stages[0].batch, recipe.stages[0].resolution // 8
+x = torch.randn(batch, 4, side, 2 * side, device=device)
+text = torch.randn(batch, 24, config.encoder_hid_dim, device=device)
+mask = torch.ones(batch, 24, dtype=torch.long, device=device)
+ids = torch.full((batch, 2), float(recipe.stages[0].resolution), device=device)
+for i in range(13):
+    if i == 3:
+        torch.cuda.synchronize() if device == "cuda" else None
+        tick = time.perf_counter()
+    unet(x, torch.rand(batch, device=device) * 1000, text, mask, ids).pow(2).mean().backward()
+    optimizer.step()
+    optimizer.zero_grad()
+torch.cuda.synchronize() if device == "cuda" else None
+step = (time.perf_counter() - tick) / 10
+per_step = step + 0.03  # batch assembly from the cache, EMA, logging
+default = sum(s.steps for s in recipe.stages)
+scale = budget / per_step / default
 steps = [max(10, int(s.steps * scale)) for s in recipe.stages]
-print(f"seconds/step {[round(t, 4) for t in per_step]}, scale {scale:.2f} of the recipe's steps", file=sys.stderr)
+print(f"U-Net step at batch {batch} on {device}: {step * 1000:.1f} ms; {scale:.2f} x the recipe's steps: {steps}",
+      file=sys.stderr)
 print(" ".join(f"--set stages.{i}.steps={n}" for i, n in enumerate(steps)))
 EOF
 )
 read -r -a STEP_ARGS <<< "$STEP_SETS"
-TRAIN_CMD=(dreamlite train shapes-base --out runs/shapes-base "${COMMON[@]}" "${STEP_ARGS[@]}")
+TRAIN_CMD=(dreamlite train shapes-base --out runs/shapes-base "${EXTRA_SETS[@]}" "${STEP_ARGS[@]}")
 {
   echo "# shapes-base, as trained by scripts/train_shapes_base_gpu.sh on $(date -u +%F)"
   printf '%q ' "${VAE_CMD[@]}"; echo

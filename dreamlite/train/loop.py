@@ -143,6 +143,9 @@ def train(recipe: Recipe, out: str | Path, save_every: int | None = None, log=pr
     finally:
         if writer is not None:
             writer.close()
+        from .data.cache import close_worker_pool
+
+        close_worker_pool()
     return final
 
 

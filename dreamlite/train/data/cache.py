@@ -12,9 +12,10 @@ name and renamed, so a killed run leaves only complete shards; processes split t
 folder name hashes the source and the VAE, prompt encoder and tokenizer files, so a cache is reused across runs
 and stages exactly when its inputs are the same.
 
-With `workers: N` each training process fills its shards with N CPU worker processes (one thread each, the
-frozen parts loaded from the stage's input folder in float32): on a GPU machine the CPU cores are idle while
-the small prompt encoder's per-item calls would keep the GPU waiting on launches.
+With `workers: N` each training process hands the prompt half of its shards to N CPU worker processes (one
+thread each, the frozen parts loaded from the stage's input folder in float32) and runs the VAE itself, on the
+training device: on a GPU machine the CPU cores are idle while the small prompt encoder's per-item calls would
+keep the GPU waiting on launches, and a VAE on a CPU core is slow.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from .base import fit, to_pixels
+from .base import fit
 from .buckets import bucket_items
 
 SHARD = 256
@@ -61,13 +62,15 @@ class SourceCache:
 
     def load(self, index: int, bucket: int) -> dict:
         path = self.shard_path(bucket, index // SHARD)
-        handle = self._open.get(path)
-        if handle is None:
-            handle = self._open[path] = safe_open(str(path), framework="pt")
+        opened = self._open.get(path)
+        if opened is None:
+            handle = safe_open(str(path), framework="pt")
+            opened = self._open[path] = (handle, set(handle.keys()))  # keys() builds a list on every call
+        handle, keys = opened
         out = {}
         for name in ("latent", "source_latent", "embeds", "empty_embeds"):
             key = f"{index}.{name}"
-            if key in handle.keys():
+            if key in keys:
                 out[name] = handle.get_tensor(key).float()
         return out
 
@@ -76,69 +79,107 @@ class SourceCache:
 
 
 @torch.no_grad()
-def fill_shard(path: Path, source, indices: np.ndarray, size: tuple[int, int], conditioner, dtype,
-               empty_edit: bool) -> None:
-    tensors = {}
+def encode_shard_prompts(source, indices, size: tuple[int, int], conditioner, empty_edit: bool
+                         ) -> tuple[dict, dict]:
+    """The prompt half of a shard: its embeddings by tensor name, and its fitted images as uint8 (N, H, W, 3)
+    arrays under "target" (and "source" for edits), for the VAE."""
+    tensors, images = {}, {"target": [], "source": []}
     edit = source.task == "edit"
-    for start in range(0, len(indices), 32):
-        chunk = [int(i) for i in indices[start:start + 32]]
-        items = [source.item(i) for i in chunk]
-        targets = torch.stack([to_pixels(fit(item["target"], *size)) for item in items])
-        latents = conditioner.latents(targets)
+    for index in (int(i) for i in indices):
+        item = source.item(index)
+        images["target"].append(np.asarray(fit(item["target"], *size), dtype=np.uint8))
         if edit:
-            sources = conditioner.latents(torch.stack([to_pixels(fit(item["source"], *size)) for item in items]))
-        for j, (index, item) in enumerate(zip(chunk, items)):
-            tensors[f"{index}.latent"] = latents[j]
-            if edit:
-                tensors[f"{index}.source_latent"] = sources[j]
-                tensors[f"{index}.embeds"] = conditioner.edit(item["prompt"], item["source"])
-                if empty_edit:
-                    tensors[f"{index}.empty_embeds"] = conditioner.edit(None, item["source"])
-            else:
-                tensors[f"{index}.embeds"] = conditioner.generate(item["prompt"])
+            images["source"].append(np.asarray(fit(item["source"], *size), dtype=np.uint8))
+            tensors[f"{index}.embeds"] = conditioner.edit(item["prompt"], item["source"])
+            if empty_edit:
+                tensors[f"{index}.empty_embeds"] = conditioner.edit(None, item["source"])
+        else:
+            tensors[f"{index}.embeds"] = conditioner.generate(item["prompt"])
+    tensors = {k: v.to(device="cpu", copy=True) for k, v in tensors.items()}  # LRU hits share storage
+    return tensors, {k: np.stack(v) for k, v in images.items() if v}
+
+
+@torch.no_grad()
+def write_shard(path: Path, indices, tensors: dict, images: dict, conditioner, dtype) -> None:
+    """Add the VAE latents of `images` to `tensors` and write the shard (temporary name, then rename)."""
+    indices = [int(i) for i in indices]
+    for name, field in (("target", "latent"), ("source", "source_latent")):
+        if name not in images:
+            continue
+        for start in range(0, len(indices), 32):
+            chunk = torch.from_numpy(images[name][start:start + 32])
+            pixels = (chunk.float() / 255.0).permute(0, 3, 1, 2) * 2.0 - 1.0  # as `to_pixels`
+            for index, latent in zip(indices[start:start + 32], conditioner.latents(pixels)):
+                tensors[f"{index}.{field}"] = latent
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".tmp-{path.name}")
     save_file({k: v.to(device="cpu", dtype=dtype, copy=True).contiguous() for k, v in tensors.items()}, tmp)
     os.replace(tmp, path)
 
 
-_worker_conditioner = None
+def fill_shard(path: Path, source, indices, size: tuple[int, int], conditioner, dtype, empty_edit: bool) -> None:
+    tensors, images = encode_shard_prompts(source, indices, size, conditioner, empty_edit)
+    write_shard(path, indices, tensors, images, conditioner, dtype)
 
 
-def _start_worker(folder: str) -> None:
-    """Pool initializer: one CPU thread and this process's own frozen VAE and prompt encoder."""
-    global _worker_conditioner
-    from ...loading import load_frozen_parts
-    from ..encode import Conditioner
+# CPU workers for the prompt half of shards. One pool serves every stage of a run (starting a process that
+# imports torch and transformers costs seconds); each worker keeps the frozen parts it last loaded.
+_pool = None
+_worker_parts: tuple[str, object] | None = None
 
+
+def _start_worker() -> None:
     torch.set_num_threads(1)
-    vae, encoder = load_frozen_parts(Path(folder))
-    _worker_conditioner = Conditioner(vae, encoder, torch.device("cpu"), torch.float32, cache_size=0)
 
 
-def _fill_job(job) -> str:
-    path, source, indices, size, dtype, empty_edit = job
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fill_shard(path, source, indices, size, _worker_conditioner, dtype, empty_edit)
-    return path.name
+def _worker_prompts(job) -> tuple[int, dict, dict]:
+    global _worker_parts
+    number, source, indices, size, folder, key, empty_edit = job
+    if _worker_parts is None or _worker_parts[0] != key:
+        from ...loading import load_frozen_parts
+        from ..encode import Conditioner
+
+        vae, encoder = load_frozen_parts(Path(folder))
+        _worker_parts = (key, Conditioner(vae, encoder, torch.device("cpu"), torch.float32, cache_size=0))
+    tensors, images = encode_shard_prompts(source, indices, size, _worker_parts[1], empty_edit)
+    return number, tensors, images
+
+
+def worker_pool(workers: int):
+    global _pool
+    if _pool is None or _pool._processes != workers:
+        import multiprocessing
+
+        close_worker_pool()
+        context = multiprocessing.get_context("spawn")  # no fork of a process holding CUDA or OpenMP threads
+        _pool = context.Pool(workers, initializer=_start_worker)
+    return _pool
+
+
+def close_worker_pool() -> None:
+    global _pool
+    if _pool is not None:
+        _pool.terminate()
+        _pool.join()
+        _pool = None
 
 
 def fill_shards(jobs: list, conditioner, dtype, empty_edit: bool, workers: int, folder: Path, desc: str,
                 show: bool) -> None:
-    """Write every (path, source, indices, size) shard, in this process or in `workers` CPU processes."""
+    """Write every (path, source, indices, size) shard. With `workers`, CPU processes encode the prompts while
+    this process renders nothing and runs only the VAE (on the training device)."""
     bar = tqdm(total=len(jobs), desc=desc, unit="shard", disable=not show)
-    if workers <= 0 or len(jobs) <= 1:
+    if workers <= 0:
         for path, source, indices, size in jobs:
-            path.parent.mkdir(parents=True, exist_ok=True)
             fill_shard(path, source, indices, size, conditioner, dtype, empty_edit)
             bar.update(1)
     else:
-        import multiprocessing
-
-        context = multiprocessing.get_context("spawn")  # no fork of a process holding CUDA or OpenMP threads
-        with context.Pool(min(workers, len(jobs)), initializer=_start_worker, initargs=(str(folder),)) as pool:
-            work = [(path, source, indices, size, dtype, empty_edit) for path, source, indices, size in jobs]
-            for _ in pool.imap_unordered(_fill_job, work):
-                bar.update(1)
+        key = models_key(folder)
+        work = [(n, source, indices, size, str(folder), key, empty_edit)
+                for n, (_, source, indices, size) in enumerate(jobs)]
+        for number, tensors, images in worker_pool(workers).imap_unordered(_worker_prompts, work):
+            write_shard(jobs[number][0], jobs[number][2], tensors, images, conditioner, dtype)
+            bar.update(1)
     bar.close()
 
 
