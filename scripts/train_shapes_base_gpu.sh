@@ -22,7 +22,7 @@ else
 fi
 
 echo "== sizing the run to ${TRAIN_SECONDS} s of training ($(( $(date +%s) - START )) s so far)"
-STEP_SETS=$(python - "$TRAIN_SECONDS" "${EXTRA_SETS[@]}" <<'EOF'
+STEP_SETS=$(python3 - "$TRAIN_SECONDS" "${EXTRA_SETS[@]}" <<'EOF'
 import sys, time
 import torch
 from dreamlite.models.config import UNetConfig
