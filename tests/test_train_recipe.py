@@ -99,6 +99,11 @@ def test_a_run_directory_belongs_to_one_recipe(tmp_path):
     # ...what is trained may not.
     with pytest.raises(RecipeError, match="different recipe"):
         check_out_dir(tmp_path, load_recipe("smoke", ["stages.0.steps=3"]))
+    # The number of cache-filling processes is engineering too (a GPU run resumed on a CPU machine).
+    check_out_dir(tmp_path / "base", load_recipe("shapes-base"))
+    check_out_dir(tmp_path / "base", load_recipe("shapes-base", ["run.cache.workers=2", "run.threads=2"]))
+    with pytest.raises(RecipeError, match="different recipe"):
+        check_out_dir(tmp_path / "base", load_recipe("shapes-base", ["run.cache.dtype=float32"]))
 
 
 def test_learning_rate_schedule():

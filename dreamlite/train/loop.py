@@ -72,15 +72,21 @@ def lr_at(spec, step: int, total: int) -> float:
     return spec.lr * (spec.min_lr_ratio + (1 - spec.min_lr_ratio) * float(shape))
 
 
+def strip_resumable(recipe: dict) -> dict:
+    """A recipe dict without the settings a resumed run may change (engineering, not what is trained)."""
+    run = {k: v for k, v in recipe.get("run", {}).items() if k not in RESUMABLE_CHANGES}
+    if isinstance(run.get("cache"), dict):  # how many processes fill the cache does not change its contents
+        run["cache"] = {k: v for k, v in run["cache"].items() if k != "workers"}
+    return {**recipe, "run": run}
+
+
 def check_out_dir(out: Path, recipe: Recipe) -> None:
     """A run directory belongs to one recipe: refuse to mix two, allow resuming with engineering changes."""
     saved = out / "recipe.yaml"
     current = recipe.to_dict()
     if saved.is_file():
         previous = yaml.safe_load(saved.read_text())
-        strip = lambda d: {**d, "run": {k: v for k, v in d.get("run", {}).items()  # noqa: E731
-                                        if k not in RESUMABLE_CHANGES}}
-        if strip(previous) != strip(current):
+        if strip_resumable(previous) != strip_resumable(current):
             raise RecipeError(f"{out} holds a run of a different recipe (see {saved}); use another --out, or "
                               "delete it to start over")
     out.mkdir(parents=True, exist_ok=True)
