@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
-# Reproduces the bundled model dreamlite/assets/shapes-base from nothing, with the project's own commands:
-# a ShapesWorld VAE, the U-Net through t2i -> edit -> joint -> sft, ShapesBench on the public eval split, and
-# the copy into the package. Each training command resumes if re-run after an interruption.
-# Run from the repository root: bash scripts/build_shapes_base.sh   (about 1 h on 2 CPU cores)
+# Reproduces the bundled model dreamlite/assets/shapes-base from nothing, with the project's own commands: the
+# ShapesWorld VAE, the U-Net through t2i -> edit -> joint -> sft (recipes/shapes-base.yaml with the step counts
+# the bundled weights were trained with), ShapesBench on the public eval split, and the copy into the package.
+# Every command resumes if re-run after an interruption, also on another machine: the bundled run did t2i on an
+# H100 and the other stages on 2 CPU cores (see the model card).
+# Run from the repository root: bash scripts/build_shapes_base.sh
+# Time: a GPU (H100: VAE 134 s, U-Net ~3 min with its caches) or a CPU (VAE: many hours; U-Net ~1.5 h on 2 cores).
 set -euo pipefail
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
-dreamlite train-vae --out runs/shapes-vae --blocks 1 --foreground-weight 5 --latent-noise 0.1
+if python3 -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+  ENGINE=()  # the recipe's run settings are the GPU ones
+else
+  N=$(nproc)
+  ENGINE=(--set "run.threads=$N" --set "run.cache.workers=$N")
+  export OMP_NUM_THREADS=$N
+fi
 
-dreamlite train shapes-tiny --out runs/shapes-tiny --set run.threads=1 \
-  --set stages.0.steps=1000 --set stages.1.steps=400 --set stages.2.steps=500 --set stages.3.steps=200 \
-  --set sources.edit-pool.items=2048 --set sources.curated-edit-pool.items=512
+dreamlite train-vae --out runs/shapes-vae --channels 64 --batch 64 --steps 5000 --workers 12
 
-dreamlite eval shapes --model runs/shapes-tiny/final --out runs/shapes-tiny/eval
+dreamlite train shapes-base --out runs/shapes-base "${ENGINE[@]}" \
+  --set stages.0.steps=275 --set stages.1.steps=193 --set stages.2.steps=193 --set stages.3.steps=110
+
+dreamlite eval shapes --model runs/shapes-base/final --out runs/shapes-base/eval
 
 rm -rf dreamlite/assets/shapes-base.new
 mkdir -p dreamlite/assets
-cp -r runs/shapes-tiny/final dreamlite/assets/shapes-base.new
-rm -f dreamlite/assets/shapes-base.new/train_*
+cp -r runs/shapes-base/final dreamlite/assets/shapes-base.new
+rm -rf dreamlite/assets/shapes-base.new/lora  # keep train_recipe.yaml and train_state.json: provenance
 cp dreamlite/assets/shapes-base/README.md dreamlite/assets/shapes-base.new/ 2>/dev/null || true
 rm -rf dreamlite/assets/shapes-base
 mv dreamlite/assets/shapes-base.new dreamlite/assets/shapes-base
