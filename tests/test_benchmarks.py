@@ -1,0 +1,18 @@
+"""Benchmark scripts kept in the repository still run (tiny inputs: what they print is checked, not timed)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_edit_source_use_reports_the_three_conditions(tiny_model_dir):
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "edit_source_use.py"), str(tiny_model_dir),
+                             "--items", "2", "--times", "0.5,0.9"], capture_output=True, text=True, timeout=120,
+                            env={"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+                                 "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line.split() for line in result.stdout.splitlines() if line.strip().startswith("0.")]
+    assert [row[0] for row in rows] == ["0.50", "0.90"]
+    assert all(len(row) == 4 and all(float(v) >= 0 for v in row[1:]) for row in rows)
