@@ -233,15 +233,6 @@ def _load_components(folder: Path, device, dtype) -> Components:
     return components
 
 
-def load_frozen_parts(folder: Path):
-    """(VAE, prompt encoder) of a pipeline folder on the CPU, without its U-Net: the frozen parts training needs."""
-    from .text import load_prompt_encoder
-
-    with quiet_libraries():
-        index = read_json(folder / "model_index.json")
-        return load_vae(require_part(folder, "vae")), load_prompt_encoder(folder, index, None)
-
-
 def move_components(components: Components, device: torch.device | str) -> None:
     components.unet.to(device)
     components.vae.to(device)

@@ -32,6 +32,7 @@ from dreamlite.train.recipe import load_recipe
 budget, overrides = float(sys.argv[1]), [o for o in sys.argv[2:] if o != "--set"]
 recipe = load_recipe("shapes-base", overrides)
 device = "cuda" if torch.cuda.is_available() else "cpu"
+sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 config = UNetConfig.from_dict(recipe.model.unet)
 unet = DreamLiteUNet(config).to(device)
 optimizer = torch.optim.AdamW(unet.parameters())
@@ -42,12 +43,12 @@ mask = torch.ones(batch, 24, dtype=torch.long, device=device)
 ids = torch.full((batch, 2), float(recipe.stages[0].resolution), device=device)
 for i in range(13):
     if i == 3:
-        torch.cuda.synchronize() if device == "cuda" else None
+        sync()
         tick = time.perf_counter()
     unet(x, torch.rand(batch, device=device) * 1000, text, mask, ids).pow(2).mean().backward()
     optimizer.step()
     optimizer.zero_grad()
-torch.cuda.synchronize() if device == "cuda" else None
+sync()
 step = (time.perf_counter() - tick) / 10
 per_step = step + 0.03  # batch assembly from the cache, EMA, logging
 default = sum(s.steps for s in recipe.stages)

@@ -12,8 +12,9 @@ from ..text.templates import wrap_edit, wrap_generate
 
 class Conditioner:
     def __init__(self, vae, prompt_encoder, device: torch.device, dtype: torch.dtype, cache_size: int = 4096):
-        self.vae = vae.to(device).eval().requires_grad_(False)
-        if dtype != torch.float32:  # diffusers warns on any dtype cast, even a no-op one
+        """`vae` may be None where only prompts are encoded (the cache's worker processes)."""
+        self.vae = vae.to(device).eval().requires_grad_(False) if vae is not None else None
+        if vae is not None and dtype != torch.float32:  # diffusers warns on any dtype cast, even a no-op one
             self.vae.to(dtype)
         self.encoder = prompt_encoder.to(device)
         self.encoder.model.to(dtype).requires_grad_(False)
@@ -88,9 +89,9 @@ def stack_rows(rows: list[torch.Tensor], device: torch.device) -> torch.Tensor:
     host = [i for i, r in enumerate(rows) if r.device.type == "cpu"]
     if len(host) == len(rows):
         return torch.stack(rows).to(device)
+    placed = [i for i, r in enumerate(rows) if r.device.type != "cpu"]
     out = torch.empty((len(rows), *rows[0].shape), dtype=rows[0].dtype, device=device)
     if host:
         out[host] = torch.stack([rows[i] for i in host]).to(device)
-    placed = [i for i in range(len(rows)) if i not in set(host)]
     out[placed] = torch.stack([rows[i] for i in placed])
     return out

@@ -13,7 +13,7 @@ folder name hashes the source and the VAE, prompt encoder and tokenizer files, s
 and stages exactly when its inputs are the same.
 
 With `workers: N` each training process hands the prompt half of its shards to N CPU worker processes (one
-thread each, the frozen parts loaded from the stage's input folder in float32) and runs the VAE itself, on the
+thread each, the prompt encoder loaded from the stage's input folder in float32) and runs the VAE itself, on the
 training device: on a GPU machine the CPU cores are idle while the small prompt encoder's per-item calls would
 keep the GPU waiting on launches, and a VAE on a CPU core is slow.
 """
@@ -123,9 +123,9 @@ def fill_shard(path: Path, source, indices, size: tuple[int, int], conditioner, 
 
 
 # CPU workers for the prompt half of shards. One pool serves every stage of a run (starting a process that
-# imports torch and transformers costs seconds); each worker keeps the frozen parts it last loaded.
-_pool = None
-_worker_parts: tuple[str, object] | None = None
+# imports torch and transformers costs seconds); each worker keeps the prompt encoder it last loaded.
+_pool: tuple[int, object] | None = None  # (processes, multiprocessing pool)
+_worker_conditioner: tuple[str, object] | None = None  # (models key, prompt-only Conditioner)
 
 
 def _start_worker() -> None:
@@ -133,34 +133,36 @@ def _start_worker() -> None:
 
 
 def _worker_prompts(job) -> tuple[int, dict, dict]:
-    global _worker_parts
+    global _worker_conditioner
     number, source, indices, size, folder, key, empty_edit = job
-    if _worker_parts is None or _worker_parts[0] != key:
-        from ...loading import load_frozen_parts
+    if _worker_conditioner is None or _worker_conditioner[0] != key:
+        from ...loading import quiet_libraries, read_json
+        from ...text import load_prompt_encoder
         from ..encode import Conditioner
 
-        vae, encoder = load_frozen_parts(Path(folder))
-        _worker_parts = (key, Conditioner(vae, encoder, torch.device("cpu"), torch.float32, cache_size=0))
-    tensors, images = encode_shard_prompts(source, indices, size, _worker_parts[1], empty_edit)
+        with quiet_libraries():
+            encoder = load_prompt_encoder(Path(folder), read_json(Path(folder) / "model_index.json"))
+        _worker_conditioner = (key, Conditioner(None, encoder, torch.device("cpu"), torch.float32, cache_size=0))
+    tensors, images = encode_shard_prompts(source, indices, size, _worker_conditioner[1], empty_edit)
     return number, tensors, images
 
 
 def worker_pool(workers: int):
     global _pool
-    if _pool is None or _pool._processes != workers:
+    if _pool is None or _pool[0] != workers:
         import multiprocessing
 
         close_worker_pool()
         context = multiprocessing.get_context("spawn")  # no fork of a process holding CUDA or OpenMP threads
-        _pool = context.Pool(workers, initializer=_start_worker)
-    return _pool
+        _pool = (workers, context.Pool(workers, initializer=_start_worker))
+    return _pool[1]
 
 
 def close_worker_pool() -> None:
     global _pool
     if _pool is not None:
-        _pool.terminate()
-        _pool.join()
+        _pool[1].terminate()
+        _pool[1].join()
         _pool = None
 
 
