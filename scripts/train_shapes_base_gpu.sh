@@ -2,12 +2,14 @@
 # Trains shapes-base on one GPU within a budget of training seconds, with the project's own commands, and writes
 # the exact commands it ran to runs/COMMANDS.sh (re-running that file retrains with the same step counts).
 #   1. the ShapesWorld VAE, unless runs/shapes-vae already holds one;
-#   2. sizing: a timed U-Net training step at the recipe's batch on this GPU (plus a fixed allowance for data and
-#      the moving average) gives the steps that fit TRAIN_SECONDS; the recipe's stage steps are scaled to that
-#      total, proportions kept;
+#   2. sizing: a timed U-Net training step at the recipe's batch on this GPU (edit-length prompts, plus an
+#      allowance per sample for batch assembly and a fixed one for the moving average) gives the steps that fit
+#      TRAIN_SECONDS; the recipe's stage steps are scaled to that total, proportions kept;
 #   3. `dreamlite train shapes-base` in runs/shapes-base (its caches are filled first, outside the budget).
 # Usage, from the repository root: bash scripts/train_shapes_base_gpu.sh [TRAIN_SECONDS=300]
-# EXTRA (environment): more `--set` arguments for the train command (tests use it to shrink the run).
+# Environment: EXTRA, more `--set` arguments for the train command (tests use it to shrink the run); STOP_AFTER,
+# seconds after which the train command checkpoints and exits (a machine lent for less time than the run needs:
+# re-running the train line of runs/COMMANDS.sh resumes it). Neither changes what is trained.
 set -euo pipefail
 TRAIN_SECONDS=${1:-300}
 START=$(date +%s)
@@ -38,8 +40,9 @@ unet = DreamLiteUNet(config).to(device)
 optimizer = torch.optim.AdamW(unet.parameters())
 batch, side = recipe.stages[0].batch, recipe.stages[0].resolution // 8
 x = torch.randn(batch, 4, side, 2 * side, device=device)
-text = torch.randn(batch, 24, config.encoder_hid_dim, device=device)
-mask = torch.ones(batch, 24, dtype=torch.long, device=device)
+tokens = 460  # an edit prompt: instruction plus the source image's tokens (most steps pad to this)
+text = torch.randn(batch, tokens, config.encoder_hid_dim, device=device)
+mask = torch.ones(batch, tokens, dtype=torch.long, device=device)
 ids = torch.full((batch, 2), float(recipe.stages[0].resolution), device=device)
 for i in range(13):
     if i == 3:
@@ -50,7 +53,7 @@ for i in range(13):
     optimizer.zero_grad()
 sync()
 step = (time.perf_counter() - tick) / 10
-per_step = step + 0.03  # batch assembly from the cache, EMA, logging
+per_step = step + 0.01 + 8e-5 * batch  # EMA and logging; batch assembly from the cache (~80 us a sample)
 default = sum(s.steps for s in recipe.stages)
 scale = budget / per_step / default
 steps = [max(10, int(s.steps * scale)) for s in recipe.stages]
@@ -67,5 +70,9 @@ TRAIN_CMD=(dreamlite train shapes-base --out runs/shapes-base "${EXTRA_SETS[@]}"
   printf '%q ' "${TRAIN_CMD[@]}"; echo
 } > runs/COMMANDS.sh
 cat runs/COMMANDS.sh
-"${TRAIN_CMD[@]}"
-echo "== done in $(( $(date +%s) - START )) s: runs/shapes-base/final"
+"${TRAIN_CMD[@]}" ${STOP_AFTER:+--stop-after "$STOP_AFTER"}
+if [ -d runs/shapes-base/final ]; then
+  echo "== done in $(( $(date +%s) - START )) s: runs/shapes-base/final"
+else
+  echo "== stopped after $(( $(date +%s) - START )) s; the train line of runs/COMMANDS.sh resumes the run"
+fi

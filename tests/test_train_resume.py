@@ -140,3 +140,26 @@ def test_stage_pipelines_hold_the_ema_weights(uninterrupted):
     exported = load_file(uninterrupted / "sft" / UNET_FILE)
     assert all(exported[k].equal(ema[f"shadow.{k}"]) for k in exported)
     assert any(not exported[k].equal(raw[k]) for k in exported)
+
+
+def test_stop_after_checkpoints_mid_stage_and_the_same_command_resumes(uninterrupted, tmp_path, monkeypatch):
+    """`--stop-after`: once the time is up the current step is checkpointed (not only every save_every steps),
+    train returns None, and the same command resumes to the uninterrupted weights."""
+    import types
+
+    from dreamlite.train import loop
+    from dreamlite.train.recipe import load_recipe
+
+    ticks = iter(range(10**6))  # a clock that advances one second each time the loop reads it
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(perf_counter=time.perf_counter,
+                                                             monotonic=lambda: float(next(ticks))))
+    out = tmp_path / "run"
+    lines: list[str] = []
+    # Reads: 0 at the start, then one at each stage start and after each step but a stage's last: t2i 1-6, edit
+    # 7 (start), 8, 9, 10, 11 (after its 4th step, not a multiple of save_every = 3): the deadline.
+    assert loop.train(load_recipe("smoke"), out, log=lines.append, stop_after=11) is None
+    assert "time limit reached: stage 2/4 'edit' checkpointed at step 4/6" in "\n".join(lines)
+    assert "stage01-step00000004" in checkpoint_names(out) and not (out / "edit").exists()
+    result = run_train(out)
+    assert "resuming stage 2/4 'edit' at step 4/6" in result.stdout
+    assert_same_weights(out, uninterrupted)

@@ -14,7 +14,7 @@ def cmd_train(args) -> int:
     from .recipe import load_recipe
 
     recipe = load_recipe(args.recipe, args.set or [], args.max_steps)
-    train(recipe, args.out, save_every=args.save_every)
+    train(recipe, args.out, save_every=args.save_every, stop_after=args.stop_after)
     return 0
 
 
@@ -61,6 +61,9 @@ def register(sub) -> None:
                    help="checkpoint every N steps (recipe: run.save_every)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a recipe field, e.g. --set stages.0.steps=100 --set run.num_workers=4")
+    p.add_argument("--stop-after", type=positive, default=None, metavar="SECONDS",
+                   help="checkpoint and exit once this much wall time has passed (a time-limited job or machine); "
+                        "the same command resumes")
     p.set_defaults(func=cmd_train)
 
     v = sub.add_parser("train-vae", help="train a small AutoencoderTiny on ShapesWorld images",

@@ -63,17 +63,37 @@ class Conditioner:
         return embeds[0, : int(mask[0].sum())].float()
 
 
+_host_buffers: dict[torch.dtype, torch.Tensor] = {}
+
+
+def _host_buffer(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """A reused host tensor of `shape` (contents undefined): a fresh ~100 MB padded batch every step would spend
+    more time in page faults than in copying."""
+    size = shape[0] * shape[1] * shape[2]
+    buffer = _host_buffers.get(dtype)
+    if buffer is None or buffer.numel() < size:
+        buffer = _host_buffers[dtype] = torch.empty(size, dtype=dtype)
+    return buffer[:size].view(shape)
+
+
 def pad_embeddings(rows: list[torch.Tensor], device: torch.device | str | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """(L_i, D) rows -> zero-padded (B, L, D) and a 0/1 mask on `device` (default: the first row's), as the prompt
-    encoder returns them. Host rows are padded on the host and moved in one copy."""
+    encoder returns them. Host rows are padded on the host and moved in one copy. Rows of mixed precision are
+    padded at the lowest one (cached rows already carry its rounding), so a cached batch moves half the bytes."""
     device = torch.device(device) if device is not None else rows[0].device
-    length = max(r.shape[0] for r in rows)
-    embeds = torch.zeros(len(rows), length, rows[0].shape[1], dtype=rows[0].dtype)
-    mask = torch.zeros(len(rows), length, dtype=torch.long)
+    dtypes = {r.dtype for r in rows}
+    dtype = dtypes.pop() if len(dtypes) == 1 else min(dtypes, key=lambda d: torch.finfo(d).bits)
+    lengths = torch.tensor([r.shape[0] for r in rows])
+    mask = (torch.arange(int(lengths.max()))[None] < lengths[:, None]).long()
+    if all(r.device.type == "cpu" for r in rows):
+        embeds = _host_buffer((len(rows), mask.shape[1], rows[0].shape[1]), dtype).zero_()
+        for i, r in enumerate(rows):
+            embeds[i, : r.shape[0]] = r
+        return embeds.to(device, copy=True), mask.to(device)
+    embeds = torch.zeros(len(rows), mask.shape[1], rows[0].shape[1], dtype=dtype)
     late = []
     for i, r in enumerate(rows):
-        mask[i, : r.shape[0]] = 1
         if r.device.type == "cpu":
             embeds[i, : r.shape[0]] = r
         else:

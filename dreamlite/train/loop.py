@@ -95,9 +95,17 @@ def check_out_dir(out: Path, recipe: Recipe) -> None:
     os.replace(tmp, saved)
 
 
-def train(recipe: Recipe, out: str | Path, save_every: int | None = None, log=print) -> Path:
-    """Run (or resume) every stage of `recipe` in `out`; returns `out/final`."""
+class TimeUp(Exception):
+    """Raised inside a stage when `train`'s time limit has passed, after its checkpoint is written."""
+
+
+def train(recipe: Recipe, out: str | Path, save_every: int | None = None, log=print,
+          stop_after: float | None = None) -> Path | None:
+    """Run (or resume) every stage of `recipe` in `out`; returns `out/final`, or None when `stop_after` seconds
+    (wall time from this call) ran out first: then the newest step is checkpointed and running the same command
+    again resumes from it."""
     out = Path(out)
+    deadline = None if stop_after is None else time.monotonic() + stop_after
     if save_every is not None:
         if save_every < 1:
             raise RecipeError("--save-every must be >= 1")
@@ -139,7 +147,11 @@ def train(recipe: Recipe, out: str | Path, save_every: int | None = None, log=pr
             if folder.is_dir():
                 say(f"stage {index + 1}/{len(recipe.stages)} '{stage.name}' already done: {folder}")
             else:
-                run_stage(accelerator, recipe, index, previous, folder, out, writer, offset, say)
+                try:
+                    run_stage(accelerator, recipe, index, previous, folder, out, writer, offset, say, deadline)
+                except TimeUp as stop:
+                    say(str(stop))
+                    return None
             previous, offset = folder, offset + stage.steps
         final = out / "final"
         if main:
@@ -172,8 +184,11 @@ def stage_sources(recipe: Recipe, stage, index: int):
 
 
 def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folder: Path, out: Path, writer,
-              offset: int, say) -> None:
+              offset: int, say, deadline: float | None = None) -> None:
     stage = recipe.stages[index]
+    where = f"stage {index + 1}/{len(recipe.stages)} '{stage.name}'"
+    if deadline is not None and time.monotonic() >= deadline:
+        raise TimeUp(f"time limit reached before {where}; run the same command again to go on")
     world, rank = accelerator.num_processes, accelerator.process_index
     micro = stage.micro_batch or stage.batch // world
     if stage.batch % (world * micro):
@@ -221,7 +236,6 @@ def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folde
 
     start, elapsed = 0, 0.0
     checkpoint = latest_checkpoint(out, index)
-    where = f"stage {index + 1}/{len(recipe.stages)} '{stage.name}'"
     if checkpoint is not None:
         state = load_checkpoint(accelerator, checkpoint, model, optimizer, ema)
         plan.load_state_dict(state["data"])
@@ -265,13 +279,21 @@ def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folde
         plan.step_slots(step)
         elapsed += time.perf_counter() - tick
         progress.update(step, stats, lr, grad_norm)
-        if (step + 1) % recipe.run.save_every == 0 or step + 1 == stage.steps:
+        time_up = deadline is not None and step + 1 < stage.steps and time.monotonic() >= deadline
+        if deadline is not None and world > 1:  # every process must stop at the same step
+            flag = torch.tensor(float(time_up), device=accelerator.device)
+            time_up = bool(accelerator.reduce(flag, reduction="sum").item() > 0)
+        if (step + 1) % recipe.run.save_every == 0 or step + 1 == stage.steps or time_up:
             trainer_state = {"stage": stage.name, "stage_index": index, "step": step + 1, "data": plan.state_dict(),
                              "samples": (step + 1) * stage.batch, "elapsed": elapsed, "world_size": world,
                              # the learning rate is a pure function of the step: this is the whole scheduler state
                              "scheduler": {"step": step + 1, "lr": lr_at(o, step + 1, stage.steps)}}
             save_checkpoint(accelerator, out, index, step + 1, model, optimizer, ema, trainer_state, recipe_yaml,
                             recipe.run.keep_checkpoints)
+        if time_up:
+            progress.close()
+            raise TimeUp(f"time limit reached: {where} checkpointed at step {step + 1}/{stage.steps}; run the "
+                         "same command again to resume")
     progress.close()
     del batches, loader
 

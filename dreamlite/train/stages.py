@@ -44,17 +44,17 @@ class FlowMatchingStage:
         hw = (height // c.vae_factor, width // c.vae_factor)
         draws = [self._draws(s, hw) for s in samples]
 
-        # VAE: every raw image of the micro-batch in one call; cached samples bring their latents (on the host,
-        # moved together: per-sample copies would each wait on the device).
+        # VAE: every raw image of the micro-batch in one call; cached samples bring their latents (on the host, in
+        # the cache's dtype, moved together: per-sample copies would each wait on the device).
         pixels = [s["target"] for s in samples if "target" in s] + [s["source"] for s in samples if "source" in s]
         encoded = iter(c.latents(torch.stack(pixels))) if pixels else iter(())
-        targets = [next(encoded) if "target" in s else s["latent"].float() for s in samples]
+        targets = [next(encoded) if "target" in s else s["latent"] for s in samples]
         sources = []
         for s in samples:
             if "source" in s:
                 sources.append(next(encoded))
             elif "source_latent" in s:
-                sources.append(s["source_latent"].float())
+                sources.append(s["source_latent"])
             else:
                 sources.append(None)
 
@@ -65,15 +65,15 @@ class FlowMatchingStage:
             conditions.append(source if edit and not drop_image else blank)
             if "embeds" in s and not (drop_text and edit and "empty_embeds" not in s):  # cached
                 key = "empty_embeds" if drop_text and edit else "embeds"
-                texts.append(c.generate(None) if drop_text and not edit else s[key].float())
+                texts.append(c.generate(None) if drop_text and not edit else s[key])
             elif edit:
                 texts.append(c.edit(None if drop_text else s["prompt"], s["source_image"]))
             else:
                 texts.append(c.generate(None if drop_text else s["prompt"]))
         text, mask = pad_embeddings(texts, c.device)
         return {
-            "target": stack_rows(targets, c.device), "condition": stack_rows(conditions, c.device), "text": text,
-            "mask": mask, "noise": torch.stack([d[3] for d in draws]).to(c.device),
+            "target": stack_rows(targets, c.device).float(), "condition": stack_rows(conditions, c.device).float(),
+            "text": text.float(), "mask": mask, "noise": torch.stack([d[3] for d in draws]).to(c.device),
             "t": torch.tensor([d[2] for d in draws], dtype=torch.float32, device=c.device),
             "time_ids": torch.tensor([[width, height]] * len(samples), dtype=torch.float32, device=c.device),
             "tasks": [s["task"] for s in samples],

@@ -26,8 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from .base import fit
@@ -50,32 +49,35 @@ def models_key(folder: Path) -> str:
 
 
 class SourceCache:
-    """Cached items of one source: `load(index, bucket)` -> latents and embeddings (float32)."""
+    """Cached items of one source: `load(index, bucket)` -> latents and embeddings, in the cache's dtype.
+
+    A shard is read whole on its first use and kept in memory (as stored, e.g. bfloat16): a large batch touches
+    most shards every step, and a per-item read from the file costs more than the GPU step of a small model."""
+
+    FIELDS = ("latent", "source_latent", "embeds", "empty_embeds")
 
     def __init__(self, folder: Path, sizes: list[tuple[int, int]]):
         self.folder, self.sizes = folder, sizes
-        self._open: dict[Path, object] = {}
+        self._shards: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
 
     def shard_path(self, bucket: int, shard: int) -> Path:
         width, height = self.sizes[bucket]
         return self.folder / f"{width}x{height}" / f"shard-{shard:05d}.safetensors"
 
     def load(self, index: int, bucket: int) -> dict:
-        path = self.shard_path(bucket, index // SHARD)
-        opened = self._open.get(path)
-        if opened is None:
-            handle = safe_open(str(path), framework="pt")
-            opened = self._open[path] = (handle, set(handle.keys()))  # keys() builds a list on every call
-        handle, keys = opened
+        key = (bucket, index // SHARD)
+        shard = self._shards.get(key)
+        if shard is None:
+            shard = self._shards[key] = load_file(str(self.shard_path(*key)))
         out = {}
-        for name in ("latent", "source_latent", "embeds", "empty_embeds"):
-            key = f"{index}.{name}"
-            if key in keys:
-                out[name] = handle.get_tensor(key).float()
+        for name in self.FIELDS:
+            tensor = shard.get(f"{index}.{name}")
+            if tensor is not None:
+                out[name] = tensor
         return out
 
-    def __getstate__(self):  # DataLoader workers reopen their own handles
-        return {"folder": self.folder, "sizes": self.sizes, "_open": {}}
+    def __getstate__(self):  # DataLoader workers read their own copies
+        return {"folder": self.folder, "sizes": self.sizes, "_shards": {}}
 
 
 @torch.no_grad()
@@ -170,6 +172,8 @@ def fill_shards(jobs: list, conditioner, dtype, empty_edit: bool, workers: int, 
                 show: bool) -> None:
     """Write every (path, source, indices, size) shard. With `workers`, CPU processes encode the prompts while
     this process renders nothing and runs only the VAE (on the training device)."""
+    if not jobs:
+        return
     bar = tqdm(total=len(jobs), desc=desc, unit="shard", disable=not show)
     if workers <= 0:
         for path, source, indices, size in jobs:
