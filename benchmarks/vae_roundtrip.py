@@ -1,8 +1,9 @@
-"""ShapesBench ceiling of a VAE: ground-truth eval images encoded, decoded and scored (generation categories).
+"""ShapesBench ceiling of a VAE: ground-truth eval images encoded, decoded and scored.
 
-No U-Net trained on a VAE's latents can score above what the VAE's own reconstructions score.
+No U-Net trained on a VAE's latents can score above what the VAE's own reconstructions score. Editing items score
+the decoded target against the clean source (what a model is given at inference).
 
-    python benchmarks/vae_roundtrip.py dreamlite/assets/shapes-base/vae --items 16
+    python benchmarks/vae_roundtrip.py dreamlite/assets/shapes-base/vae --items 16 [--tasks generation editing]
 """
 
 import argparse
@@ -14,7 +15,7 @@ from diffusers import AutoencoderTiny
 
 from dreamlite.shapes.layout import iter_split
 from dreamlite.shapes.render import render_scene
-from dreamlite.shapes.score import score_generation
+from dreamlite.shapes.score import score_edit, score_generation
 
 
 def main() -> None:
@@ -22,22 +23,28 @@ def main() -> None:
     parser.add_argument("vae", help="AutoencoderTiny folder")
     parser.add_argument("--items", type=int, default=16, help="eval-split items per generation category")
     parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--tasks", nargs="+", choices=("generation", "editing"), default=["generation"])
     args = parser.parse_args()
     torch.set_num_threads(1)
     vae = AutoencoderTiny.from_pretrained(args.vae).eval()
     passed: dict[str, list[bool]] = {}
     started = time.perf_counter()
-    for _, category, _, item in iter_split(0, args.items, tasks=("generation",)):
-        image = render_scene(item.scene, size=args.size)
+    for task, category, _, item in iter_split(0, args.items, tasks=tuple(args.tasks)):
+        edit = task == "editing"
+        image = render_scene(item.target if edit else item.scene, size=args.size)
         x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1
         with torch.inference_mode():
             y = vae.decode(vae.encode(x).latents).sample
         out = ((y[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
-        passed.setdefault(category, []).append(score_generation(out, item.spec).passed)
-    rates = {k: float(np.mean(v)) for k, v in passed.items()}
-    for category, rate in rates.items():
-        print(f"{category:<15} {rate:.3f}")
-    print(f"{'overall':<15} {np.mean(list(rates.values())):.3f}  ({time.perf_counter() - started:.1f} s)")
+        verdict = score_edit(render_scene(item.source, size=args.size), out, item.spec) if edit else \
+            score_generation(out, item.spec)
+        passed.setdefault((task, category), []).append(verdict.passed)
+    for task in args.tasks:
+        rates = {c: float(np.mean(v)) for (t, c), v in passed.items() if t == task}
+        for category, rate in rates.items():
+            print(f"{task:<11} {category:<15} {rate:.3f}")
+        print(f"{task:<11} {'overall':<15} {np.mean(list(rates.values())):.3f}")
+    print(f"({time.perf_counter() - started:.1f} s)")
 
 
 if __name__ == "__main__":

@@ -134,9 +134,9 @@ def test_extends_merges_over_the_base_recipe(tmp_path):
     base, child = load_recipe("shapes-tiny"), load_recipe("shapes-base")
     assert child.name == "shapes-base"
     assert child.model == base.model  # inherited whole
-    assert child.sources["edit-pool"]["items"] == 4096 and child.sources["edit-pool"]["kind"] == "shapes"
+    assert child.sources["edit-pool"]["items"] == 8192 and child.sources["edit-pool"]["kind"] == "shapes"
     assert child.sources["curated"]["categories"] == base.sources["curated"]["categories"]  # merged, not replaced
-    assert child.stages[0].batch == 256 and child.stages[0].optimizer.betas == base.stages[0].optimizer.betas
+    assert child.stages[0].batch == 1024 and child.stages[0].optimizer.betas == base.stages[0].optimizer.betas
     assert child.run.cache.workers > 0 and child.run.cache.dtype == base.run.cache.dtype
     (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
     (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
