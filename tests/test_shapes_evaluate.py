@@ -88,6 +88,16 @@ def test_default_items_are_the_public_eval_split_and_limit_applies(tmp_path):
     assert [r["prompt"] for r in records] == [r["prompt"] for r in read_index(public)]
 
 
+def test_the_public_split_is_rendered_at_the_models_own_size(tmp_path):
+    class Lazy128(Lazy):
+        default_size = 128
+
+    evaluate_model(Lazy128(), tmp_path, limit=1, progress=False)
+    records = read_index(tmp_path)
+    assert {(r["width"], r["height"]) for r in records} == {(128, 128)}
+    assert all(Image.open(tmp_path / r["source"]).size == (128, 128) for r in records if r["task"] == "editing")
+
+
 def test_first_per_category_keeps_order():
     records = [{"task": "generation", "category": c, "id": str(k)} for k, c in enumerate("aabab")]
     assert [r["id"] for r in first_per_category(records, 1)] == ["0", "2"]

@@ -52,14 +52,16 @@ def evaluate_model(model, out_dir, items_dir=None, steps=None, guidance=None, im
                    limit: int | None = None, progress: bool = True) -> dict:
     """Generate or edit every item of a split with `model`, score the results, write reports; returns the summary.
 
-    items_dir: a split folder (default: the public eval split, rendered on the fly).
+    items_dir: a split folder (default: the public eval split, rendered on the fly at the model's `default_size`,
+    64 for a model without one).
     limit: at most this many items per category.
     """
     out = Path(out_dir)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(items_dir) if items_dir else Path(tmp)
         if not items_dir:
-            render_split(root, EVAL_SEED, min(limit or EVAL_COUNT, EVAL_COUNT))
+            render_split(root, EVAL_SEED, min(limit or EVAL_COUNT, EVAL_COUNT),
+                         size=getattr(model, "default_size", 64))
         records = read_index(root)
         check_images([r for r in records if r["task"] == "editing"], root)
         if limit:
