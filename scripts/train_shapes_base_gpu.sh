@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Trains shapes-base on one GPU within a budget of training seconds, with the project's own commands, and writes
+# Trains shapes-base (or RECIPE) on one GPU within a budget of training seconds, with the project's own commands, and writes
 # the exact commands it ran to runs/COMMANDS.sh (re-running that file retrains with the same step counts).
 #   1. the ShapesWorld VAE, unless runs/shapes-vae already holds one;
 #   2. sizing: a timed U-Net training step at the recipe's batch on this GPU (edit-length prompts, plus an
 #      allowance per sample for batch assembly and a fixed one for the moving average) gives the steps that fit
 #      TRAIN_SECONDS; the recipe's stage steps are scaled to that total, proportions kept;
-#   3. `dreamlite train shapes-base` in runs/shapes-base (its caches are filled first, outside the budget).
+#   3. `dreamlite train $RECIPE` in runs/$RECIPE (its caches are filled first, outside the budget).
 # Usage, from the repository root: bash scripts/train_shapes_base_gpu.sh [TRAIN_SECONDS=300]
-# Environment: EXTRA, more `--set` arguments for the train command (tests use it to shrink the run); STOP_AFTER,
-# seconds after which the train command checkpoints and exits (a machine lent for less time than the run needs:
-# re-running the train line of runs/COMMANDS.sh resumes it). Neither changes what is trained.
+# Environment: RECIPE, shapes-base (default) or a recipe extending it, e.g. shapes-base-128; EXTRA, more `--set`
+# arguments for the train command (tests use it to shrink the run); STOP_AFTER, seconds after which the train
+# command checkpoints and exits (a machine lent for less time than the run needs: re-running the train line of
+# runs/COMMANDS.sh resumes it). EXTRA and STOP_AFTER change how it runs, not what is trained.
 set -euo pipefail
 TRAIN_SECONDS=${1:-300}
+RECIPE=${RECIPE:-shapes-base}
 START=$(date +%s)
 VAE_CMD=(dreamlite train-vae --out runs/shapes-vae ${VAE_ARGS:---channels 64 --batch 64 --steps 5000 --workers 12})
 read -r -a EXTRA_SETS <<< "${EXTRA:-}"
@@ -24,15 +26,15 @@ else
 fi
 
 echo "== sizing the run to ${TRAIN_SECONDS} s of training ($(( $(date +%s) - START )) s so far)"
-STEP_SETS=$(python3 - "$TRAIN_SECONDS" "${EXTRA_SETS[@]}" <<'EOF'
+STEP_SETS=$(python3 - "$TRAIN_SECONDS" "$RECIPE" "${EXTRA_SETS[@]}" <<'EOF'
 import sys, time
 import torch
 from dreamlite.models.config import UNetConfig
 from dreamlite.models.unet import DreamLiteUNet
 from dreamlite.train.recipe import load_recipe
 
-budget, overrides = float(sys.argv[1]), [o for o in sys.argv[2:] if o != "--set"]
-recipe = load_recipe("shapes-base", overrides)
+budget, name, overrides = float(sys.argv[1]), sys.argv[2], [o for o in sys.argv[3:] if o != "--set"]
+recipe = load_recipe(name, overrides)
 device = "cuda" if torch.cuda.is_available() else "cpu"
 sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 config = UNetConfig.from_dict(recipe.model.unet)
@@ -63,16 +65,16 @@ print(" ".join(f"--set stages.{i}.steps={n}" for i, n in enumerate(steps)))
 EOF
 )
 read -r -a STEP_ARGS <<< "$STEP_SETS"
-TRAIN_CMD=(dreamlite train shapes-base --out runs/shapes-base "${EXTRA_SETS[@]}" "${STEP_ARGS[@]}")
+TRAIN_CMD=(dreamlite train "$RECIPE" --out "runs/$RECIPE" "${EXTRA_SETS[@]}" "${STEP_ARGS[@]}")
 {
-  echo "# shapes-base, as trained by scripts/train_shapes_base_gpu.sh on $(date -u +%F)"
+  echo "# $RECIPE, as trained by scripts/train_shapes_base_gpu.sh on $(date -u +%F)"
   printf '%q ' "${VAE_CMD[@]}"; echo
   printf '%q ' "${TRAIN_CMD[@]}"; echo
 } > runs/COMMANDS.sh
 cat runs/COMMANDS.sh
 "${TRAIN_CMD[@]}" ${STOP_AFTER:+--stop-after "$STOP_AFTER"}
-if [ -d runs/shapes-base/final ]; then
-  echo "== done in $(( $(date +%s) - START )) s: runs/shapes-base/final"
+if [ -d "runs/$RECIPE/final" ]; then
+  echo "== done in $(( $(date +%s) - START )) s: runs/$RECIPE/final"
 else
   echo "== stopped after $(( $(date +%s) - START )) s; the train line of runs/COMMANDS.sh resumes the run"
 fi
