@@ -43,6 +43,9 @@ optimizer = torch.optim.AdamW(unet.parameters())
 batch, side = recipe.stages[0].batch, recipe.stages[0].resolution // 8
 x = torch.randn(batch, 4, side, 2 * side, device=device)
 tokens = 460  # an edit prompt: instruction plus the source image's tokens (most steps pad to this)
+if recipe.run.compile:  # as the trainer does; the untimed first steps compile
+    unet.compile(dynamic=False)
+    tokens = 512
 text = torch.randn(batch, tokens, config.encoder_hid_dim, device=device)
 mask = torch.ones(batch, tokens, dtype=torch.long, device=device)
 ids = torch.full((batch, 2), float(recipe.stages[0].resolution), device=device)

@@ -127,3 +127,39 @@ def test_lora_trains_only_the_official_targets_and_merges_exactly():
     assert changed and all(k.endswith(("to_q.weight", "to_k.weight", "to_v.weight", "to_out.0.weight"))
                            for k in changed)
     assert math.isfinite(float(expected.abs().sum()))
+
+
+def test_pad_embeddings_rounds_the_length_up_and_masks_the_padding():
+    from dreamlite.train.encode import pad_embeddings
+
+    rows = [torch.ones(70, 8, dtype=torch.bfloat16), torch.ones(3, 8)]  # mixed precision: the lower one
+    embeds, mask = pad_embeddings(rows, "cpu", multiple=64)
+    assert embeds.shape == (2, 128, 8) and embeds.dtype == torch.bfloat16
+    assert mask.sum(1).tolist() == [70, 3] and float(embeds[0, 70:].abs().sum()) == 0.0
+    assert pad_embeddings(rows, "cpu")[0].shape == (2, 70, 8)
+    again, _ = pad_embeddings([torch.full((5, 8), 2.0)], "cpu", multiple=64)  # the reused host buffer is cleared
+    assert float(again[0, 5:].abs().sum()) == 0.0 and float(embeds[0, :70].float().mean()) == 1.0
+
+
+def test_run_compile_compiles_the_unet_in_place_and_pads_prompts(tmp_path, monkeypatch):
+    """`run.compile`: the U-Net is compiled as a module (names unchanged) and prompts come padded to 64 tokens.
+    torch.compile itself is replaced by a recorder: compiling takes minutes on a CPU."""
+    from dreamlite.models.unet import DreamLiteUNet
+    from dreamlite.train import loop, stages
+
+    compiled, lengths = [], []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *a, **k: compiled.append(type(self)))
+    original = stages.flow_matching_loss
+
+    def recording(unet, target, condition, noise, t, text, mask, time_ids):
+        lengths.append(text.shape[1])
+        return original(unet, target, condition, noise, t, text, mask, time_ids)
+
+    monkeypatch.setattr(stages, "flow_matching_loss", recording)
+    recipe = load_recipe("smoke", ["run.compile=true", "stages=[{name: t2i, steps: 2, mixture: {t2i: 1.0}}]"])
+    final = loop.train(recipe, tmp_path / "run", log=lambda *a: None)
+    assert compiled == [DreamLiteUNet] and lengths and all(n % 64 == 0 for n in lengths)
+    from safetensors.torch import load_file
+
+    names = load_file(str(final / "unet" / "diffusion_pytorch_model.safetensors")).keys()
+    assert not any("_orig_mod" in n for n in names)

@@ -76,16 +76,17 @@ def _host_buffer(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     return buffer[:size].view(shape)
 
 
-def pad_embeddings(rows: list[torch.Tensor], device: torch.device | str | None = None
+def pad_embeddings(rows: list[torch.Tensor], device: torch.device | str | None = None, multiple: int = 1
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """(L_i, D) rows -> zero-padded (B, L, D) and a 0/1 mask on `device` (default: the first row's), as the prompt
-    encoder returns them. Host rows are padded on the host and moved in one copy. Rows of mixed precision are
+    encoder returns them; L is the longest row rounded up to a multiple of `multiple`. Host rows are padded on the host and moved in one copy. Rows of mixed precision are
     padded at the lowest one (cached rows already carry its rounding), so a cached batch moves half the bytes."""
     device = torch.device(device) if device is not None else rows[0].device
     dtypes = {r.dtype for r in rows}
     dtype = dtypes.pop() if len(dtypes) == 1 else min(dtypes, key=lambda d: torch.finfo(d).bits)
     lengths = torch.tensor([r.shape[0] for r in rows])
-    mask = (torch.arange(int(lengths.max()))[None] < lengths[:, None]).long()
+    length = -(-int(lengths.max()) // multiple) * multiple
+    mask = (torch.arange(length)[None] < lengths[:, None]).long()
     if all(r.device.type == "cpu" for r in rows):
         embeds = _host_buffer((len(rows), mask.shape[1], rows[0].shape[1]), dtype).zero_()
         for i, r in enumerate(rows):

@@ -36,7 +36,7 @@ from .recipe import Recipe, training_sizes
 from .stages import STAGE_KINDS
 
 # Settings that may change between a run and its resumption without changing what is trained.
-RESUMABLE_CHANGES = ("save_every", "keep_checkpoints", "log_every", "num_workers", "threads")
+RESUMABLE_CHANGES = ("save_every", "keep_checkpoints", "log_every", "num_workers", "threads", "compile")
 
 
 def make_accelerator(run):
@@ -202,6 +202,8 @@ def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folde
     unet = components.unet.train()
     if recipe.run.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
+    if recipe.run.compile:
+        unet.compile(dynamic=False)  # in place: parameter names stay the plain module's; static: one graph a shape
     if stage.lora is not None:
         from .lora import add_lora
 
@@ -232,7 +234,8 @@ def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folde
         from .data.cache import prepare_caches
 
         caches = prepare_caches(accelerator, recipe, plan, conditioner, out, say, input_folder)
-    task = STAGE_KINDS[stage.kind](stage, index, recipe.seed, conditioner, components.schedule)
+    task = STAGE_KINDS[stage.kind](stage, index, recipe.seed, conditioner, components.schedule,
+                                   pad_text_to=64 if recipe.run.compile else 1)
 
     start, elapsed = 0, 0.0
     checkpoint = latest_checkpoint(out, index)

@@ -135,6 +135,9 @@ class RunSpec:
     threads: int | None = None  # torch intra-op threads per process; null: torch's default
     prompt_cache: int = 4096  # LRU entries of generate-mode prompt embeddings (the encoder is frozen)
     cache: CacheSpec | None = None
+    # torch.compile the U-Net: for a small model on a GPU, whose eager step is bound by kernel launches. Prompt
+    # embeddings are then padded (masked) to a multiple of 64 tokens, so that few shapes trigger a recompile.
+    compile: bool = False
 
 
 @dataclass

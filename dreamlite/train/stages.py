@@ -18,9 +18,10 @@ from .loss import flow_matching_loss, sample_timestep
 class FlowMatchingStage:
     """Velocity MSE on the target half with condition dropout for text and (edit) image guidance."""
 
-    def __init__(self, spec, index: int, seed: int, conditioner: Conditioner, schedule):
+    def __init__(self, spec, index: int, seed: int, conditioner: Conditioner, schedule, pad_text_to: int = 1):
+        """`pad_text_to`: pad (and mask) each batch's prompt embeddings to a multiple of this many tokens."""
         self.spec, self.index, self.seed = spec, index, seed
-        self.conditioner, self.schedule = conditioner, schedule
+        self.conditioner, self.schedule, self.pad_text_to = conditioner, schedule, pad_text_to
 
     def _draws(self, sample: dict, latent_hw: tuple[int, int]):
         """Dropout choice, time and noise of one sample, from a generator seeded by (stage, step, slot) alone,
@@ -70,7 +71,7 @@ class FlowMatchingStage:
                 texts.append(c.edit(None if drop_text else s["prompt"], s["source_image"]))
             else:
                 texts.append(c.generate(None if drop_text else s["prompt"]))
-        text, mask = pad_embeddings(texts, c.device)
+        text, mask = pad_embeddings(texts, c.device, multiple=self.pad_text_to)
         return {
             "target": stack_rows(targets, c.device).float(), "condition": stack_rows(conditions, c.device).float(),
             "text": text.float(), "mask": mask, "noise": torch.stack([d[3] for d in draws]).to(c.device),
