@@ -192,3 +192,6 @@ def test_cache_holds_what_the_conditioner_computes(tmp_path):
     assert torch.equal(cached["embeds"], conditioner.edit(item["prompt"], item["source"]))
     assert torch.equal(cached["empty_embeds"], conditioner.edit(None, item["source"]))
     assert cached["source_latent"].shape == latent.shape == (4, 4, 4)
+    # Past its memory budget the cache reads item by item from the file: the same tensors.
+    from_file = SourceCache(tmp_path, [(32, 32)], memory_bytes=0).load(1, 0)
+    assert from_file.keys() == cached.keys() and all(torch.equal(from_file[k], cached[k]) for k in cached)

@@ -75,8 +75,8 @@ def lr_at(spec, step: int, total: int) -> float:
 def strip_resumable(recipe: dict) -> dict:
     """A recipe dict without the settings a resumed run may change (engineering, not what is trained)."""
     run = {k: v for k, v in recipe.get("run", {}).items() if k not in RESUMABLE_CHANGES}
-    if isinstance(run.get("cache"), dict):  # how many processes fill the cache does not change its contents
-        run["cache"] = {k: v for k, v in run["cache"].items() if k != "workers"}
+    if isinstance(run.get("cache"), dict):  # who fills it and how much of it stays in memory: not its contents
+        run["cache"] = {k: v for k, v in run["cache"].items() if k not in ("workers", "memory_gb")}
     return {**recipe, "run": run}
 
 

@@ -121,6 +121,7 @@ class CacheSpec:
     sources: list[str] | None = None  # which sources to cache; null: every finite source
     empty_edit: bool = True  # also cache each edit item's empty-instruction embedding (else: on the fly when dropped)
     workers: int = 0  # CPU processes filling shards (float32, one thread each); 0: the training process itself
+    memory_gb: float = 4.0  # per cached source: shards held in memory up to this size, the rest read item by item
 
 
 @dataclass

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
@@ -51,14 +52,17 @@ def models_key(folder: Path) -> str:
 class SourceCache:
     """Cached items of one source: `load(index, bucket)` -> latents and embeddings, in the cache's dtype.
 
-    A shard is read whole on its first use and kept in memory (as stored, e.g. bfloat16): a large batch touches
-    most shards every step, and a per-item read from the file costs more than the GPU step of a small model."""
+    A shard is read whole on its first use and kept in memory (a large batch touches most shards every step, and
+    a per-item read from the file costs more than the GPU step of a small model), until `memory_bytes` are held;
+    shards beyond that are read item by item from the file, so a cache larger than memory still works."""
 
     FIELDS = ("latent", "source_latent", "embeds", "empty_embeds")
 
-    def __init__(self, folder: Path, sizes: list[tuple[int, int]]):
-        self.folder, self.sizes = folder, sizes
-        self._shards: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
+    def __init__(self, folder: Path, sizes: list[tuple[int, int]], memory_bytes: int = 4 << 30):
+        self.folder, self.sizes, self.memory_bytes = folder, sizes, memory_bytes
+        self._shards: dict[tuple[int, int], dict[str, torch.Tensor]] = {}  # (bucket, shard) -> read whole
+        self._handles: dict[tuple[int, int], tuple] = {}  # (bucket, shard) -> (safe_open handle, its keys)
+        self._resident = 0
 
     def shard_path(self, bucket: int, shard: int) -> Path:
         width, height = self.sizes[bucket]
@@ -67,17 +71,30 @@ class SourceCache:
     def load(self, index: int, bucket: int) -> dict:
         key = (bucket, index // SHARD)
         shard = self._shards.get(key)
-        if shard is None:
-            shard = self._shards[key] = load_file(str(self.shard_path(*key)))
+        if shard is None and key not in self._handles:
+            path = self.shard_path(*key)
+            size = path.stat().st_size
+            if self._resident + size <= self.memory_bytes:
+                shard = self._shards[key] = load_file(str(path))
+                self._resident += size
+            else:
+                handle = safe_open(str(path), framework="pt")
+                self._handles[key] = (handle, set(handle.keys()))  # keys() builds a list on every call
         out = {}
+        if shard is not None:
+            for name in self.FIELDS:
+                tensor = shard.get(f"{index}.{name}")
+                if tensor is not None:
+                    out[name] = tensor
+            return out
+        handle, keys = self._handles[key]
         for name in self.FIELDS:
-            tensor = shard.get(f"{index}.{name}")
-            if tensor is not None:
-                out[name] = tensor
+            if f"{index}.{name}" in keys:
+                out[name] = handle.get_tensor(f"{index}.{name}")
         return out
 
     def __getstate__(self):  # DataLoader workers read their own copies
-        return {"folder": self.folder, "sizes": self.sizes, "_shards": {}}
+        return {**self.__dict__, "_shards": {}, "_handles": {}, "_resident": 0}
 
 
 @torch.no_grad()
@@ -200,7 +217,8 @@ def prepare_caches(accelerator, recipe, plan, conditioner, out: Path, say, input
         if not source.finite or (spec.sources is not None and name not in spec.sources):
             continue
         extra = "" if spec.empty_edit or source.task != "edit" else "-noempty"
-        cache = SourceCache(root / f"{name}-{source.task}-{source.fingerprint()}-{key}{extra}", plan.sizes)
+        cache = SourceCache(root / f"{name}-{source.task}-{source.fingerprint()}-{key}{extra}", plan.sizes,
+                            int(spec.memory_gb * 2**30))
         jobs = []
         for bucket, indices in sorted(bucket_items(source, plan.sizes, out / "cache" / "buckets").items()):
             for shard in np.unique(indices // SHARD):
