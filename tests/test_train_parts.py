@@ -68,15 +68,15 @@ def test_condition_dropout_rates_and_independence_from_batching():
     spec = StageSpec(name="s", steps=1, batch=1, mixture={"edit": 1.0}, data={},
                      dropout=DropoutSpec(text=0.1, image=0.2, both=0.3))
     stage = FlowMatchingStage(spec, 0, 0, FakeConditioner(), None)
-    draws = [stage._draws({"task": "edit", "step": 0, "slot": i}, (4, 4)) for i in range(4000)]
+    draws = [stage.draws({"task": "edit", "step": 0, "slot": i}, (4, 4)) for i in range(4000)]
     text_only = sum(d[0] and not d[1] for d in draws) / 4000
     image_only = sum(d[1] and not d[0] for d in draws) / 4000
     both = sum(d[0] and d[1] for d in draws) / 4000
     assert abs(text_only - 0.1) < 0.02 and abs(image_only - 0.2) < 0.025 and abs(both - 0.3) < 0.025
-    t2i = [stage._draws({"task": "t2i", "step": 0, "slot": i}, (4, 4)) for i in range(4000)]
+    t2i = [stage.draws({"task": "t2i", "step": 0, "slot": i}, (4, 4)) for i in range(4000)]
     assert not any(d[1] for d in t2i) and abs(sum(d[0] for d in t2i) / 4000 - 0.1) < 0.02
     # A sample's draws depend on (stage, step, slot) only.
-    again = stage._draws({"task": "edit", "step": 0, "slot": 7}, (4, 4))
+    again = stage.draws({"task": "edit", "step": 0, "slot": 7}, (4, 4))
     assert again[:3] == draws[7][:3] and torch.equal(again[3], draws[7][3])
 
 

@@ -87,6 +87,11 @@ def test_files_with_buckets_and_cache(tmp_path):
     shards = sorted(p.relative_to(out / "cache").as_posix() for p in (out / "cache").rglob("*.safetensors"))
     assert any("/32x32/" in s for s in shards) and any("/48x32/" in s for s in shards)
     assert any(s.startswith("pairs-edit") for s in shards)
+    # DataLoader workers assemble cached micro-batches themselves (CachedBatcher): the same weights as in-process.
+    workers = tmp_path / "workers"
+    run_train(workers, "--set", stages, "--set", sources, "--set", "run.cache={dtype: float32}",
+              "--set", "run.num_workers=2")
+    assert (workers / "joint" / UNET_FILE).read_bytes() == (out / "joint" / UNET_FILE).read_bytes()
 
 
 def test_train_vae_writes_a_loadable_autoencoder_and_resumes(tmp_path):

@@ -27,7 +27,7 @@ from .components import build_initial
 from .config import RecipeError
 from .data import build_source
 from .data.base import stable_seed
-from .data.plan import BatchPlan, PlannedBatches, PlannedItems, collate
+from .data.plan import BatchPlan, PlannedBatches, PlannedItems
 from .ema import EMA
 from .encode import Conditioner
 from .export import export_stage, publish_final
@@ -253,7 +253,7 @@ def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folde
     loader = torch.utils.data.DataLoader(
         PlannedItems(loader_plan, caches), batch_sampler=PlannedBatches(loader_plan, start, stage.steps, rank, world,
                                                                          micro),
-        num_workers=recipe.run.num_workers, collate_fn=collate, persistent_workers=False)
+        num_workers=recipe.run.num_workers, collate_fn=task.collate(), persistent_workers=False)
     batches = iter(loader)
     progress = Progress(stage.name, start, stage.steps, stage.batch, writer, offset, accelerator, recipe.run.log_every)
     recipe_yaml = recipe.dump()

@@ -15,17 +15,14 @@ from .encode import Conditioner, pad_embeddings, stack_rows
 from .loss import flow_matching_loss, sample_timestep
 
 
-class FlowMatchingStage:
-    """Velocity MSE on the target half with condition dropout for text and (edit) image guidance."""
+class SampleDraws:
+    """Dropout choice, time and noise of one sample, from a generator seeded by (stage, step, slot) alone, so they
+    do not depend on the process count, the micro-batch split or on what ran before a resume. Picklable."""
 
-    def __init__(self, spec, index: int, seed: int, conditioner: Conditioner, schedule, pad_text_to: int = 1):
-        """`pad_text_to`: pad (and mask) each batch's prompt embeddings to a multiple of this many tokens."""
-        self.spec, self.index, self.seed = spec, index, seed
-        self.conditioner, self.schedule, self.pad_text_to = conditioner, schedule, pad_text_to
+    def __init__(self, spec, index: int, seed: int, schedule, channels: int):
+        self.spec, self.index, self.seed, self.schedule, self.channels = spec, index, seed, schedule, channels
 
-    def _draws(self, sample: dict, latent_hw: tuple[int, int]):
-        """Dropout choice, time and noise of one sample, from a generator seeded by (stage, step, slot) alone,
-        so they do not depend on the process count, the micro-batch split or on what ran before a resume."""
+    def __call__(self, sample: dict, latent_hw: tuple[int, int]):
         g = torch.Generator().manual_seed(stable_seed(self.seed, "sample", self.index, sample["step"], sample["slot"]))
         u = torch.rand((), generator=g, dtype=torch.float64).item()
         d = self.spec.dropout
@@ -35,52 +32,94 @@ class FlowMatchingStage:
             drop_text = u < d.text or d.text + d.image <= u < d.text + d.image + d.both
             drop_image = d.text <= u < d.text + d.image + d.both
         t = sample_timestep(self.spec.timesteps, g, latent_hw, self.schedule)
-        noise = torch.randn((self.conditioner.latent_channels, *latent_hw), generator=g)
+        noise = torch.randn((self.channels, *latent_hw), generator=g)
         return drop_text, drop_image, t, noise
 
-    def prepare(self, samples: list[dict]) -> dict:
-        """U-Net inputs for a micro-batch (all samples share one bucket size)."""
-        c = self.conditioner
+
+def assemble(samples: list[dict], draws: list, targets: list, sources: list, texts: list, pad_text_to: int,
+             device) -> dict:
+    """U-Net inputs from per-sample latents and prompt rows (host or device), in their stored dtypes."""
+    width, height = samples[0]["size"]
+    blank = torch.zeros_like(targets[0], device="cpu")
+    conditions = [source if s["task"] == "edit" and not drop_image else blank
+                  for s, source, (_, drop_image, _, _) in zip(samples, sources, draws)]
+    text, mask = pad_embeddings(texts, device, multiple=pad_text_to)
+    return {
+        "target": stack_rows(targets, device), "condition": stack_rows(conditions, device), "text": text,
+        "mask": mask, "noise": torch.stack([d[3] for d in draws]).to(device),
+        "t": torch.tensor([d[2] for d in draws], dtype=torch.float32, device=device),
+        "time_ids": torch.tensor([[width, height]] * len(samples), dtype=torch.float32, device=device),
+        "tasks": [s["task"] for s in samples],
+    }
+
+
+class CachedBatcher:
+    """The DataLoader's collate function: a micro-batch whose samples all come from the cache is assembled into
+    host tensors right there (in worker processes when `run.num_workers` > 0, off the training process); any other
+    passes through as a list, for the stage to encode on its device. Picklable."""
+
+    def __init__(self, draws: SampleDraws, vae_factor: int, empty_text: torch.Tensor, pad_text_to: int):
+        self.draws, self.vae_factor, self.pad_text_to = draws, vae_factor, pad_text_to
+        self.empty_text = empty_text  # the empty prompt's embedding (dropped T2I text), on the host
+
+    def __call__(self, samples: list[dict]) -> dict | list[dict]:
+        if not all("latent" in s and "embeds" in s and (s["task"] == "t2i" or "empty_embeds" in s) for s in samples):
+            return samples
         width, height = samples[0]["size"]
-        hw = (height // c.vae_factor, width // c.vae_factor)
-        draws = [self._draws(s, hw) for s in samples]
+        draws = [self.draws(s, (height // self.vae_factor, width // self.vae_factor)) for s in samples]
+        texts = [(self.empty_text if s["task"] == "t2i" else s["empty_embeds"]) if drop_text else s["embeds"]
+                 for s, (drop_text, _, _, _) in zip(samples, draws)]
+        return assemble(samples, draws, [s["latent"] for s in samples], [s.get("source_latent") for s in samples],
+                        texts, self.pad_text_to, "cpu")
 
-        # VAE: every raw image of the micro-batch in one call; cached samples bring their latents (on the host, in
-        # the cache's dtype, moved together: per-sample copies would each wait on the device).
-        pixels = [s["target"] for s in samples if "target" in s] + [s["source"] for s in samples if "source" in s]
-        encoded = iter(c.latents(torch.stack(pixels))) if pixels else iter(())
-        targets = [next(encoded) if "target" in s else s["latent"] for s in samples]
-        sources = []
-        for s in samples:
-            if "source" in s:
-                sources.append(next(encoded))
-            elif "source_latent" in s:
-                sources.append(s["source_latent"])
-            else:
-                sources.append(None)
 
-        texts, conditions = [], []
-        blank = torch.zeros_like(targets[0], device="cpu")
-        for s, source, (drop_text, drop_image, _, _) in zip(samples, sources, draws):
-            edit = s["task"] == "edit"
-            conditions.append(source if edit and not drop_image else blank)
-            if "embeds" in s and not (drop_text and edit and "empty_embeds" not in s):  # cached
-                key = "empty_embeds" if drop_text and edit else "embeds"
-                texts.append(c.generate(None) if drop_text and not edit else s[key])
-            elif edit:
-                texts.append(c.edit(None if drop_text else s["prompt"], s["source_image"]))
-            else:
-                texts.append(c.generate(None if drop_text else s["prompt"]))
-        text, mask = pad_embeddings(texts, c.device, multiple=self.pad_text_to)
-        return {
-            "target": stack_rows(targets, c.device).float(), "condition": stack_rows(conditions, c.device).float(),
-            "text": text.float(), "mask": mask, "noise": torch.stack([d[3] for d in draws]).to(c.device),
-            "t": torch.tensor([d[2] for d in draws], dtype=torch.float32, device=c.device),
-            "time_ids": torch.tensor([[width, height]] * len(samples), dtype=torch.float32, device=c.device),
-            "tasks": [s["task"] for s in samples],
-        }
+class FlowMatchingStage:
+    """Velocity MSE on the target half with condition dropout for text and (edit) image guidance."""
 
-    def loss(self, model, samples: list[dict]) -> tuple[torch.Tensor, dict]:
+    def __init__(self, spec, index: int, seed: int, conditioner: Conditioner, schedule, pad_text_to: int = 1):
+        """`pad_text_to`: pad (and mask) each batch's prompt embeddings to a multiple of this many tokens."""
+        self.spec, self.index, self.seed = spec, index, seed
+        self.conditioner, self.schedule, self.pad_text_to = conditioner, schedule, pad_text_to
+        self.draws = SampleDraws(spec, index, seed, schedule, conditioner.latent_channels)
+
+    def collate(self) -> CachedBatcher:
+        """The collate function for this stage's DataLoader (see CachedBatcher)."""
+        empty = self.conditioner.generate(None).detach().to("cpu", copy=True)
+        return CachedBatcher(self.draws, self.conditioner.vae_factor, empty, self.pad_text_to)
+
+    def prepare(self, samples: list[dict] | dict) -> dict:
+        """U-Net inputs (float32, on the device) for a micro-batch: a list of samples sharing one bucket size, or
+        what CachedBatcher assembled from one."""
+        c = self.conditioner
+        if isinstance(samples, dict):
+            b = samples
+        else:
+            width, height = samples[0]["size"]
+            draws = [self.draws(s, (height // c.vae_factor, width // c.vae_factor)) for s in samples]
+
+            # VAE: every raw image of the micro-batch in one call; cached samples bring their latents (on the
+            # host, in the cache's dtype, moved together: per-sample copies would each wait on the device).
+            pixels = [s["target"] for s in samples if "target" in s] + [s["source"] for s in samples if "source" in s]
+            encoded = iter(c.latents(torch.stack(pixels))) if pixels else iter(())
+            targets = [next(encoded) if "target" in s else s["latent"] for s in samples]
+            sources = [next(encoded) if "source" in s else s.get("source_latent") for s in samples]
+            texts = []
+            for s, (drop_text, _, _, _) in zip(samples, draws):
+                edit = s["task"] == "edit"
+                if "embeds" in s and not (drop_text and edit and "empty_embeds" not in s):  # cached
+                    key = "empty_embeds" if drop_text and edit else "embeds"
+                    texts.append(c.generate(None) if drop_text and not edit else s[key])
+                elif edit:
+                    texts.append(c.edit(None if drop_text else s["prompt"], s["source_image"]))
+                else:
+                    texts.append(c.generate(None if drop_text else s["prompt"]))
+            b = assemble(samples, draws, targets, sources, texts, self.pad_text_to, c.device)
+        device = c.device
+        return {**b, "target": b["target"].to(device).float(), "condition": b["condition"].to(device).float(),
+                "text": b["text"].to(device).float(), "mask": b["mask"].to(device), "noise": b["noise"].to(device),
+                "t": b["t"].to(device), "time_ids": b["time_ids"].to(device)}
+
+    def loss(self, model, samples: list[dict] | dict) -> tuple[torch.Tensor, dict]:
         """Mean loss of the micro-batch, and per-task (loss sum as a 0-d tensor, count) for logging."""
         b = self.prepare(samples)
         per_sample = flow_matching_loss(model, b["target"], b["condition"], b["noise"], b["t"], b["text"],

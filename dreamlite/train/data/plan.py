@@ -129,7 +129,3 @@ class PlannedItems(torch.utils.data.Dataset):
             out["source_image"] = item["source"]  # the prompt encoder sees the whole source, as at inference
         return out
 
-
-def collate(items: list[dict]) -> list[dict]:
-    """Keep samples as a list: tasks, prompt lengths and cached or raw inputs differ within a batch."""
-    return items
