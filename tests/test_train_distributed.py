@@ -39,7 +39,7 @@ def test_two_processes_match_one(tmp_path):
     double = tmp_path / "double"
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
                "--master-port", str(free_port()), "-m", "dreamlite.cli", "train", "smoke", "--out", str(double),
-               *SETTINGS, "--set", f"model.init={init}"]
+               *SETTINGS, "--set", f"model.init={init}", "--save-every", "2"]
     result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, f"torchrun failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     assert "batch 4 = 2 process(es) x 1 accumulation x 2" in result.stdout
@@ -56,6 +56,16 @@ def test_two_processes_match_one(tmp_path):
     assert (double / "checkpoints" / "stage00-step00000004" / "rng-rank1.pt").is_file()
     assert torch.equal(load_file(single / "init" / UNET_FILE)["conv_in.weight"],
                        load_file(double / "init" / UNET_FILE)["conv_in.weight"])
+
+    # Two processes resume from a mid-stage checkpoint (each maps the saved state onto its own device).
+    shutil.rmtree(double / "joint")
+    shutil.rmtree(double / "final")
+    shutil.rmtree(double / "checkpoints" / "stage00-step00000004")
+    command[command.index("--master-port") + 1] = str(free_port())
+    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, f"torchrun resume failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert "resuming stage 1/1 'joint' at step 2/4" in result.stdout
+    assert max_difference(load_file(double / "final" / UNET_FILE), two) < 1e-6
 
 
 def test_gradient_accumulation_matches_one_batch(tmp_path):

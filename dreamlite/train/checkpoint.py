@@ -155,6 +155,8 @@ def save_checkpoint(accelerator, out: Path, stage: int, step: int, model, optimi
 
 def load_checkpoint(accelerator, folder: Path, model, optimizer, ema) -> dict:
     """Restore model, optimizer, EMA and this process's RNG; returns the trainer state."""
+    # Multi-process CPU runs get device "cpu:0", which torch.load's map_location does not accept.
+    where = torch.device("cpu") if accelerator.device.type == "cpu" else accelerator.device
     if accelerator.distributed_type.name == "FSDP":
         from accelerate.utils import load_fsdp_model, load_fsdp_optimizer
 
@@ -163,11 +165,10 @@ def load_checkpoint(accelerator, folder: Path, model, optimizer, ema) -> dict:
         ema_file = folder / f"ema-rank{accelerator.process_index}.safetensors"
     else:
         accelerator.unwrap_model(model).load_state_dict(load_file(folder / "model.safetensors"))
-        optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True,
-                                             map_location=accelerator.device))
+        optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True, map_location=where))
         ema_file = folder / "ema.safetensors"
     if ema is not None:
-        ema.load_state_dict(load_file(ema_file, device=str(accelerator.device)))
+        ema.load_state_dict(load_file(ema_file, device=str(where)))
     rng = folder / f"rng-rank{accelerator.process_index}.pt"
     if rng.is_file():  # absent when resuming with more processes than wrote the checkpoint
         load_rng(rng)
