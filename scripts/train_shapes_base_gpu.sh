@@ -27,37 +27,16 @@ fi
 
 echo "== sizing the run to ${TRAIN_SECONDS} s of training ($(( $(date +%s) - START )) s so far)"
 STEP_SETS=$(python3 - "$TRAIN_SECONDS" "$RECIPE" "${EXTRA_SETS[@]}" <<'EOF'
-import sys, time
+import sys
+
 import torch
-from dreamlite.models.config import UNetConfig
-from dreamlite.models.unet import DreamLiteUNet
 from dreamlite.train.recipe import load_recipe
+from dreamlite.train.step_timing import time_unet_step
 
 budget, name, overrides = float(sys.argv[1]), sys.argv[2], [o for o in sys.argv[3:] if o != "--set"]
 recipe = load_recipe(name, overrides)
-device = "cuda" if torch.cuda.is_available() else "cpu"
-sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-config = UNetConfig.from_dict(recipe.model.unet)
-unet = DreamLiteUNet(config).to(device)
-optimizer = torch.optim.AdamW(unet.parameters())
-batch, side = recipe.stages[0].batch, recipe.stages[0].resolution // 8
-x = torch.randn(batch, 4, side, 2 * side, device=device)
-tokens = 460  # an edit prompt: instruction plus the source image's tokens (most steps pad to this)
-if recipe.run.compile:  # as the trainer does; the untimed first steps compile
-    unet.compile(dynamic=False)
-    tokens = 512
-text = torch.randn(batch, tokens, config.encoder_hid_dim, device=device)
-mask = torch.ones(batch, tokens, dtype=torch.long, device=device)
-ids = torch.full((batch, 2), float(recipe.stages[0].resolution), device=device)
-for i in range(13):
-    if i == 3:
-        sync()
-        tick = time.perf_counter()
-    unet(x, torch.rand(batch, device=device) * 1000, text, mask, ids).pow(2).mean().backward()
-    optimizer.step()
-    optimizer.zero_grad()
-sync()
-step = (time.perf_counter() - tick) / 10
+batch, device = recipe.stages[0].batch, "cuda" if torch.cuda.is_available() else "cpu"
+_, step = time_unet_step(recipe, compiled=recipe.run.compile)  # edit-length prompts; compiled as the trainer does
 per_step = step + 0.01 + 8e-5 * batch  # EMA and logging; batch assembly from the cache (~80 us a sample)
 default = sum(s.steps for s in recipe.stages)
 scale = budget / per_step / default

@@ -163,3 +163,10 @@ def test_run_compile_compiles_the_unet_in_place_and_pads_prompts(tmp_path, monke
 
     names = load_file(str(final / "unet" / "diffusion_pytorch_model.safetensors")).keys()
     assert not any("_orig_mod" in n for n in names)
+
+
+def test_time_unet_step_times_a_recipe_step():
+    from dreamlite.train.step_timing import time_unet_step
+
+    warm, step = time_unet_step(load_recipe("smoke"), batch=2, tokens=7, steps=2, warmup=1)
+    assert warm > 0 and step > 0

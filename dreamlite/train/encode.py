@@ -79,30 +79,26 @@ def _host_buffer(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
 def pad_embeddings(rows: list[torch.Tensor], device: torch.device | str | None = None, multiple: int = 1
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """(L_i, D) rows -> zero-padded (B, L, D) and a 0/1 mask on `device` (default: the first row's), as the prompt
-    encoder returns them; L is the longest row rounded up to a multiple of `multiple`. Host rows are padded on the host and moved in one copy. Rows of mixed precision are
-    padded at the lowest one (cached rows already carry its rounding), so a cached batch moves half the bytes."""
+    encoder returns them; L is the longest row rounded up to a multiple of `multiple`. Host rows are padded on the
+    host and moved in one copy. Rows of mixed precision are padded at the lowest one (cached rows already carry
+    its rounding), so a cached batch moves half the bytes."""
     device = torch.device(device) if device is not None else rows[0].device
     dtypes = {r.dtype for r in rows}
     dtype = dtypes.pop() if len(dtypes) == 1 else min(dtypes, key=lambda d: torch.finfo(d).bits)
     lengths = torch.tensor([r.shape[0] for r in rows])
     length = -(-int(lengths.max()) // multiple) * multiple
     mask = (torch.arange(length)[None] < lengths[:, None]).long()
-    if all(r.device.type == "cpu" for r in rows):
-        embeds = _host_buffer((len(rows), mask.shape[1], rows[0].shape[1]), dtype).zero_()
-        for i, r in enumerate(rows):
-            embeds[i, : r.shape[0]] = r
-        return embeds.to(device, copy=True), mask.to(device)
-    embeds = torch.zeros(len(rows), mask.shape[1], rows[0].shape[1], dtype=dtype)
+    embeds = _host_buffer((len(rows), length, rows[0].shape[1]), dtype).zero_()
     late = []
     for i, r in enumerate(rows):
         if r.device.type == "cpu":
             embeds[i, : r.shape[0]] = r
         else:
             late.append(i)
-    embeds, mask = embeds.to(device), mask.to(device)
+    embeds = embeds.to(device, copy=True)  # never the reused buffer itself
     for i in late:
         embeds[i, : rows[i].shape[0]] = rows[i]
-    return embeds, mask
+    return embeds, mask.to(device)
 
 
 def stack_rows(rows: list[torch.Tensor], device: torch.device) -> torch.Tensor:

@@ -33,7 +33,7 @@ from .encode import Conditioner
 from .export import export_stage, publish_final
 from .progress import Progress
 from .recipe import Recipe, training_sizes
-from .stages import STAGE_KINDS
+from .stages import COMPILED_TEXT_MULTIPLE, STAGE_KINDS
 
 # Settings that may change between a run and its resumption without changing what is trained.
 RESUMABLE_CHANGES = ("save_every", "keep_checkpoints", "log_every", "num_workers", "threads", "compile")
@@ -235,7 +235,7 @@ def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folde
 
         caches = prepare_caches(accelerator, recipe, plan, conditioner, out, say, input_folder)
     task = STAGE_KINDS[stage.kind](stage, index, recipe.seed, conditioner, components.schedule,
-                                   pad_text_to=64 if recipe.run.compile else 1)
+                                   pad_text_to=COMPILED_TEXT_MULTIPLE if recipe.run.compile else 1)
 
     start, elapsed = 0, 0.0
     checkpoint = latest_checkpoint(out, index)

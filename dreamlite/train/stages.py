@@ -14,6 +14,10 @@ from .data.base import stable_seed
 from .encode import Conditioner, pad_embeddings, stack_rows
 from .loss import flow_matching_loss, sample_timestep
 
+# `run.compile`: prompt embeddings are padded to a multiple of this many tokens, so that a run sees few shapes
+# (each new shape recompiles the U-Net).
+COMPILED_TEXT_MULTIPLE = 64
+
 
 class SampleDraws:
     """Dropout choice, time and noise of one sample, from a generator seeded by (stage, step, slot) alone, so they

@@ -80,18 +80,10 @@ class SourceCache:
             else:
                 handle = safe_open(str(path), framework="pt")
                 self._handles[key] = (handle, set(handle.keys()))  # keys() builds a list on every call
-        out = {}
-        if shard is not None:
-            for name in self.FIELDS:
-                tensor = shard.get(f"{index}.{name}")
-                if tensor is not None:
-                    out[name] = tensor
-            return out
-        handle, keys = self._handles[key]
-        for name in self.FIELDS:
-            if f"{index}.{name}" in keys:
-                out[name] = handle.get_tensor(f"{index}.{name}")
-        return out
+        if shard is None:
+            handle, keys = self._handles[key]
+            shard = {name: handle.get_tensor(name) for name in (f"{index}.{f}" for f in self.FIELDS) if name in keys}
+        return {f: shard[f"{index}.{f}"] for f in self.FIELDS if f"{index}.{f}" in shard}
 
     def __getstate__(self):  # DataLoader workers read their own copies
         return {**self.__dict__, "_shards": {}, "_handles": {}, "_resident": 0}
@@ -114,7 +106,9 @@ def encode_shard_prompts(source, indices, size: tuple[int, int], conditioner, em
                 tensors[f"{index}.empty_embeds"] = conditioner.edit(None, item["source"])
         else:
             tensors[f"{index}.embeds"] = conditioner.generate(item["prompt"])
-    tensors = {k: v.to(device="cpu", copy=True) for k, v in tensors.items()}  # LRU hits share storage
+    # Own storage: a row is a slice of the encoder's padded output (pickling a slice to the trainer would send all
+    # of it), and LRU hits are one tensor under several names.
+    tensors = {k: v.to(device="cpu", copy=True) for k, v in tensors.items()}
     return tensors, {k: np.stack(v) for k, v in images.items() if v}
 
 
