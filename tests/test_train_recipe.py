@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 import yaml
 
 from dreamlite.cli import main
@@ -142,3 +143,18 @@ def test_extends_merges_over_the_base_recipe(tmp_path):
     (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
     with pytest.raises(RecipeError, match="cycle"):
         load_recipe(str(tmp_path / "a.yaml"))
+
+
+def test_init_from_a_model_at_another_resolution():
+    """model.init may differ from model.unet in sample_size (the default resolution), not in what shapes weights."""
+    from dreamlite.loading import load_unet, resolve_model_path
+    from dreamlite.train.components import build_initial
+
+    bundled = load_unet(resolve_model_path("shapes-base") / "unet")
+    init = ["model.init=shapes-base", "model.vae.path=null"]
+    components = build_initial(load_recipe("shapes-base-128", init))
+    assert components.unet.config.sample_size == 16 and bundled.config.sample_size == 8
+    ours, theirs = components.unet.state_dict(), bundled.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    with pytest.raises(RecipeError, match="ff_mult"):
+        build_initial(load_recipe("shapes-base-128", [*init, "model.unet.ff_mult=4"]))

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from ..loading import CheckpointError, Components, load_components, load_vae, resolve_model_path
-from ..models.config import UNetConfig, UNetConfigError, get_unet_config
+from ..models.config import INERT_FIELDS, UNetConfig, UNetConfigError, get_unet_config
 from ..models.unet import DreamLiteUNet
 from .config import RecipeError
 from .data.base import stable_seed
@@ -29,6 +29,12 @@ def unet_config(spec) -> UNetConfig | None:
         raise RecipeError(f"model.unet: {err}") from None
 
 
+def _same_weights(a: UNetConfig, b: UNetConfig) -> bool:
+    """Whether two U-Net configs differ only in fields that shape no weights (INERT_FIELDS, e.g. sample_size)."""
+    a, b = a.to_dict(), b.to_dict()
+    return {k: v for k, v in a.items() if k not in INERT_FIELDS} == {k: v for k, v in b.items() if k not in INERT_FIELDS}
+
+
 def build_initial(recipe) -> Components:
     """U-Net, VAE and prompt encoder for stage 1 (float32, CPU)."""
     m = recipe.model
@@ -42,8 +48,14 @@ def build_initial(recipe) -> Components:
     config = unet_config(m.unet)
     if base is not None and (config is None or config == base.unet.config):
         unet = base.unet
+    elif base is not None and _same_weights(config, base.unet.config):
+        # e.g. a new sample_size (default resolution): the same weights under the recipe's config
+        unet = DreamLiteUNet(config)
+        unet.load_state_dict(base.unet.state_dict())
     elif base is not None:
-        raise RecipeError("model.unet differs from the U-Net config of model.init; drop one of them")
+        changed = [f for f in config.to_dict() if config.to_dict()[f] != base.unet.config.to_dict().get(f)]
+        raise RecipeError(f"model.unet differs from the U-Net config of model.init in {', '.join(changed)}, "
+                          f"which change the weights; drop one of them (only {', '.join(INERT_FIELDS)} may differ)")
     else:
         torch.manual_seed(stable_seed(recipe.seed, "unet-init") % 2**63)
         unet = DreamLiteUNet(config)
