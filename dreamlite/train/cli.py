@@ -1,4 +1,5 @@
-"""`dreamlite train`, `dreamlite train-vae` and `dreamlite ablation` (registered by dreamlite/cli.py)."""
+"""`dreamlite train`, `dreamlite train-vae`, `dreamlite train-prompt-encoder` and `dreamlite ablation` (registered by
+dreamlite/cli.py)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,20 @@ def cmd_train_vae(args) -> int:
                             foreground_weight=args.foreground_weight, latent_noise=args.latent_noise,
                             device=args.device, workers=args.workers)
     train_vae(config, args.out)
+    return 0
+
+
+def cmd_train_prompt_encoder(args) -> int:
+    from .prompt_encoder import PromptEncoderTrainConfig, train_prompt_encoder
+
+    config = PromptEncoderTrainConfig(hidden_size=args.hidden_size, layers=args.layers, vocab_size=args.vocab_size,
+                                      seed=args.seed, steps=args.steps, batch=args.batch, edit_share=args.edit_share,
+                                      lr=args.lr)
+    try:
+        config.check()
+    except ValueError as err:
+        raise RecipeError(f"train-prompt-encoder: {err}") from None
+    train_prompt_encoder(config, args.out)
     return 0
 
 
@@ -84,6 +99,22 @@ def register(sub) -> None:
     v.add_argument("--workers", type=int, default=0, help="processes rendering training images (0: in the trainer)")
     v.add_argument("--save-every", type=positive, default=500)
     v.set_defaults(func=cmd_train_vae)
+
+    e = sub.add_parser("train-prompt-encoder", help="train a tiny Qwen3-VL prompt encoder on ShapesWorld text",
+                       description="Trains a tiny Qwen3-VL's language model so that every token state the U-Net "
+                                   "sees names its neighbouring words (which colour goes with which shape) and "
+                                   "keeps the edit source image out; writes text_encoder/, tokenizer/ and "
+                                   "processor/ for a recipe's model.prompt_encoder.path.")
+    e.add_argument("--out", required=True, help="output folder")
+    e.add_argument("--steps", type=positive, default=1000)
+    e.add_argument("--batch", type=positive, default=64, help="prompts per step")
+    e.add_argument("--edit-share", type=float, default=0.25, help="share of edit-mode prompts (with a source image)")
+    e.add_argument("--lr", type=float, default=3e-3)
+    e.add_argument("--hidden-size", type=positive, default=64, help="the U-Net's encoder_hid_dim must match")
+    e.add_argument("--layers", type=positive, default=2)
+    e.add_argument("--vocab-size", type=positive, default=512)
+    e.add_argument("--seed", type=int, default=0)
+    e.set_defaults(func=cmd_train_prompt_encoder)
 
     a = sub.add_parser("ablation", help="progressive (t2i, edit, joint) vs joint-from-scratch on ShapesWorld",
                        description="Trains both schedules at equal total steps from the same initial pipeline and "
