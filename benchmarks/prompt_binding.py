@@ -1,14 +1,17 @@
 """How much of a prompt encoder's token states the U-Net can bind on, and how much the source image disturbs them.
 
 The U-Net's cross-attention ignores token order, so "a red circle and a blue square" and "a blue circle and a red
-square" are told apart only if the encoder puts context into the token states. Three numbers per encoder, each a
-mean relative change ||h - h'|| / ||h|| of the states the pipeline hands the U-Net:
+square" are told apart only if the encoder puts context into the token states.
 
-  colour swap    swap the two colour words of ShapesBench color_attr prompts; change at every *other* token
-  relation swap  flip the relation of position prompts (left <-> right, above <-> below); change elsewhere
-  image change   the same edit instruction shown with another source image; change at the instruction's tokens
-
-A bag-of-words encoder scores 0 on the first two; ideally the third is small next to them.
+  readout        an order-blind reader (attention pooling over the states, queried by a shape: the U-Net's
+                 cross-attention in miniature) trained on ShapesWorld prompts, scored on held-out ones: "what colour
+                 is the <shape>?" (color_attr prompts) and "which side is the <shape> on?" (position prompts).
+                 A bag-of-words encoder cannot beat 0.5 (it cannot tell which of the two is which).
+  colour swap    swap the two colour words of color_attr prompts: mean relative change ||h - h'|| / ||h|| of the
+                 states at every *other* token (0 for a bag of words)
+  relation swap  the same for flipping a position prompt's relation (left <-> right, above <-> below)
+  image change   the same edit instruction shown with another source image: relative change of the instruction's
+                 states (ideally small)
 
 With --losses (a full pipeline), also whether the U-Net uses it: its flow-matching loss on the true image of
 each color_attr / position prompt, under the prompt and under its swapped version (same noises and times). A
@@ -34,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dreamlite.shapes.captions import COLOR_WORDS  # noqa: E402
 from dreamlite.shapes.layout import iter_split  # noqa: E402
+from dreamlite.shapes.palette import SHAPES  # noqa: E402
 from dreamlite.shapes.render import render_scene  # noqa: E402
 from dreamlite.text.templates import wrap_edit, wrap_generate  # noqa: E402
 
@@ -95,7 +99,70 @@ def flip_relation(prompt: str) -> str | None:
     return None if found is None else prompt[:found.start()] + FLIP[found.group()] + prompt[found.end():]
 
 
-def measure(encoder, items: int = 48) -> dict[str, float]:
+QUERY_SHAPES = SHAPES
+SIDES = {"left of": (0, 1), "right of": (1, 0), "above": (2, 3), "below": (3, 2)}  # (first object's, second's)
+
+
+def readout_data(encoder, category: str, namespace: int, count: int):
+    """(states, mask, queried shape, answer) per object of `count` prompts of `category` from seed `namespace`."""
+    from dreamlite.shapes.palette import OBJECT_NAMES
+    from dreamlite.shapes.generation import make_generation_item
+    from dreamlite.shapes.scene import item_rng
+
+    rows = []
+    items = [make_generation_item(item_rng(namespace, category, k), category) for k in range(count)]
+    for start in range(0, count, 64):
+        chunk = items[start:start + 64]
+        with torch.no_grad():
+            embeds, mask = encoder.encode([wrap_generate(it.prompt) for it in chunk], "generate")
+        for row, item in enumerate(chunk):
+            for k, obj in enumerate(item.spec["include"]):
+                answer = (OBJECT_NAMES.index(obj["color"]) if category == "color_attr"
+                          else SIDES[item.spec["relation"]["relation"]][k])
+                rows.append((embeds[row], mask[row].bool(), QUERY_SHAPES.index(obj["shape"]), answer))
+    states = torch.nn.utils.rnn.pad_sequence([r[0] for r in rows], batch_first=True)
+    masks = torch.nn.utils.rnn.pad_sequence([r[1] for r in rows], batch_first=True)
+    return states, masks, torch.tensor([r[2] for r in rows]), torch.tensor([r[3] for r in rows])
+
+
+class Reader(torch.nn.Module):
+    """Attention pooling over a set of token states, queried by a shape; no positions anywhere."""
+
+    def __init__(self, width: int, classes: int, heads: int = 4, head_dim: int = 64):
+        super().__init__()
+        self.heads, self.head_dim = heads, head_dim
+        self.query = torch.nn.Embedding(len(QUERY_SHAPES), heads * head_dim)
+        self.key, self.value = torch.nn.Linear(width, heads * head_dim), torch.nn.Linear(width, heads * head_dim)
+        self.head = torch.nn.Sequential(torch.nn.Linear(heads * head_dim, 128), torch.nn.GELU(),
+                                        torch.nn.Linear(128, classes))
+
+    def forward(self, states, mask, shape):
+        b, n, _ = states.shape
+        k = self.key(states).view(b, n, self.heads, self.head_dim)
+        v = self.value(states).view(b, n, self.heads, self.head_dim)
+        q = self.query(shape).view(b, 1, self.heads, self.head_dim)
+        weights = ((q * k).sum(-1) / self.head_dim**0.5).masked_fill(~mask[..., None], float("-inf")).softmax(1)
+        return self.head((weights[..., None] * v).sum(1).reshape(b, -1))
+
+
+def readout(encoder, category: str, train: int = 3000, test: int = 500, steps: int = 1500) -> float:
+    """Held-out accuracy of a Reader trained on `train` prompts (training-namespace seeds, not the eval split's)."""
+    classes = 8 if category == "color_attr" else 4
+    fit, held = readout_data(encoder, category, 101, train), readout_data(encoder, category, 0, test)
+    torch.manual_seed(0)
+    reader = Reader(fit[0].shape[-1], classes)
+    optimizer = torch.optim.Adam(reader.parameters(), lr=2e-3)
+    for _ in range(steps):
+        pick = torch.randint(0, len(fit[3]), (128,))
+        loss = torch.nn.functional.cross_entropy(reader(*(t[pick] for t in fit[:3])), fit[3][pick])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return (reader(*held[:3]).argmax(-1) == held[3]).float().mean().item()
+
+
+def measure(encoder, items: int = 48, readout_prompts: int = 3000, readout_steps: int = 1500) -> dict[str, float]:
     colour, relation, image = [], [], []
     edits = []
     with torch.no_grad():
@@ -118,7 +185,9 @@ def measure(encoder, items: int = 48) -> dict[str, float]:
         values = [v for v in values if v is not None]
         return sum(values) / len(values)
 
-    return {"colour swap": mean(colour), "relation swap": mean(relation), "image change": mean(image)}
+    result = {f"readout {c}": readout(encoder, c, readout_prompts, max(100, readout_prompts // 6), readout_steps)
+              for c in ("color_attr", "position")} if readout_prompts else {}
+    return {**result, "colour swap": mean(colour), "relation swap": mean(relation), "image change": mean(image)}
 
 
 def loss_gap(model_dir, items: int = 24, size: int | None = None) -> dict[str, tuple[float, float, float]]:
@@ -157,16 +226,19 @@ def main(argv=None) -> None:
     parser.add_argument("--recipe", help="measure the random tiny encoder this recipe builds instead")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="recipe override")
     parser.add_argument("--items", type=int, default=48, help="ShapesBench items per category to draw prompts from")
+    parser.add_argument("--readout-prompts", type=int, default=3000,
+                        help="prompts per category the readout probe trains on (0: skip the probe)")
+    parser.add_argument("--readout-steps", type=int, default=1500, help="the readout probe's training steps")
     parser.add_argument("--losses", action="store_true", help="also the U-Net's loss gap (MODEL: a full pipeline)")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
-    result = measure(encoder_from_args(args), args.items)
+    result = measure(encoder_from_args(args), args.items, args.readout_prompts, args.readout_steps)
     for name, value in result.items():
-        print(f"{name:>14}: {value:.3f}")
+        print(f"{name:>18}: {value:.3f}")
     if args.losses:
         print("U-Net loss on the true image: true prompt / swapped prompt / share of items where true is lower")
         for category, (true, swapped, share) in loss_gap(args.model, min(args.items, 24)).items():
-            print(f"{category:>14}: {true:.4f} / {swapped:.4f} / {share:.2f}")
+            print(f"{category:>18}: {true:.4f} / {swapped:.4f} / {share:.2f}")
 
 
 if __name__ == "__main__":

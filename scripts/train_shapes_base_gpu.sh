@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Trains shapes-base (or RECIPE) on one GPU within a budget of training seconds, with the project's own commands, and writes
 # the exact commands it ran to runs/COMMANDS.sh (re-running that file retrains with the same step counts).
-#   1. the ShapesWorld VAE, unless runs/shapes-vae already holds one;
+#   1. the ShapesWorld VAE, unless runs/shapes-vae already holds one; the trained prompt encoder if the recipe
+#      names one (model.prompt_encoder.path) and that folder does not hold it yet (~10 min on one CPU core: build it
+#      before a time-limited GPU lease and bring it along);
 #   2. sizing: a timed U-Net training step at the recipe's batch on this GPU (edit-length prompts, plus an
 #      allowance per sample for batch assembly and a fixed one for the moving average) gives the steps that fit
 #      TRAIN_SECONDS; the recipe's stage steps are scaled to that total, proportions kept;
@@ -23,6 +25,18 @@ if [ -f runs/shapes-vae/config.json ]; then
 else
   echo "== VAE: ${VAE_CMD[*]}"
   "${VAE_CMD[@]}"
+fi
+
+PE_DIR=$(python3 -c "import sys; from dreamlite.train.recipe import load_recipe
+print(load_recipe(sys.argv[1]).model.prompt_encoder.path or '')" "$RECIPE")
+PE_CMD=(dreamlite train-prompt-encoder --out "$PE_DIR")
+if [ -z "$PE_DIR" ]; then
+  PE_CMD=()
+elif [ -f "$PE_DIR/train_prompt_encoder.json" ]; then
+  echo "== prompt encoder: using $PE_DIR"
+else
+  echo "== prompt encoder: ${PE_CMD[*]}"
+  "${PE_CMD[@]}"
 fi
 
 echo "== sizing the run to ${TRAIN_SECONDS} s of training ($(( $(date +%s) - START )) s so far)"
@@ -51,6 +65,7 @@ TRAIN_CMD=(dreamlite train "$RECIPE" --out "runs/$RECIPE" "${EXTRA_SETS[@]}" "${
 {
   echo "# $RECIPE, as trained by scripts/train_shapes_base_gpu.sh on $(date -u +%F)"
   printf '%q ' "${VAE_CMD[@]}"; echo
+  [ ${#PE_CMD[@]} -eq 0 ] || { printf '%q ' "${PE_CMD[@]}"; echo; }
   printf '%q ' "${TRAIN_CMD[@]}"; echo
 } > runs/COMMANDS.sh
 cat runs/COMMANDS.sh

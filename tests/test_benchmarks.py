@@ -20,11 +20,14 @@ def test_edit_source_use_reports_the_three_conditions(tiny_model_dir):
 
 def test_prompt_binding_reports_the_encoder_and_the_loss_gap(tiny_model_dir):
     result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "prompt_binding.py"), str(tiny_model_dir),
-                             "--items", "3", "--losses"], capture_output=True, text=True, timeout=300,
+                             "--items", "3", "--readout-prompts", "40", "--readout-steps", "20",
+                             "--losses"], capture_output=True, text=True, timeout=300,
                             env={"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
                                  "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr[-2000:]
-    values = dict(line.split(":", 1) for line in result.stdout.splitlines() if ":" in line and "U-Net" not in line)
-    assert {"colour swap", "relation swap", "image change"} <= {k.strip() for k in values}
+    values = {k.strip(): v for k, v in (line.split(":", 1) for line in result.stdout.splitlines()
+                                         if ":" in line and "U-Net" not in line)}
+    assert {"colour swap", "relation swap", "image change"} <= set(values)
+    assert all(0 <= float(values[f"readout {c}"]) <= 1 for c in ("color_attr", "position"))
     assert all(float(values[k].split("/")[0]) >= 0 for k in values)
-    assert {k.strip() for k in values} & {"color_attr", "position"}  # the loss-gap rows
+    assert set(values) & {"color_attr", "position"}  # the loss-gap rows

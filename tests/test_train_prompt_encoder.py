@@ -37,7 +37,7 @@ def test_training_puts_context_in_and_keeps_the_image_out(tmp_path):
     vision = dict(random.model.model.visual.named_parameters())
     assert all(torch.equal(p, vision[n]) for n, p in trained.model.model.visual.named_parameters())  # left alone
     assert trained.tokenizer.get_vocab() == random.tokenizer.get_vocab()
-    before, after = measure(random, items=6), measure(trained, items=6)
+    before, after = (measure(e, items=6, readout_prompts=0) for e in (random, trained))  # readout: too slow here
     assert after["colour swap"] > 1.5 * before["colour swap"]
     assert after["image change"] < 0.5 * before["image change"]
 
