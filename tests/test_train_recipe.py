@@ -12,7 +12,8 @@ from dreamlite.train.loop import check_out_dir, lr_at
 from dreamlite.train.recipe import REPO_RECIPES, OptimizerSpec, load_recipe, parse_recipe
 
 
-@pytest.mark.parametrize("name", ["smoke", "shapes-tiny", "shapes-base", "shapes-base-128", "dreamlite-0.39b"])
+@pytest.mark.parametrize("name", ["smoke", "shapes-tiny", "shapes-base", "shapes-base-128", "shapes-base-96",
+                                  "dreamlite-0.39b"])
 def test_shipped_recipes_parse(name):
     recipe = load_recipe(name)
     assert [s.name for s in recipe.stages] == ["t2i", "edit", "joint", "sft"]
