@@ -63,18 +63,9 @@ def encoder_from_args(args):
 
 def states(encoder, text: str, mode: str = "generate", image=None) -> tuple[torch.Tensor, torch.Tensor]:
     """(states, token ids) of the tokens the U-Net sees."""
-    embeds, mask = encoder.encode([text], mode, image)
-    ids = encoder_ids(encoder, text, mode, image)
-    return embeds[0, mask[0].bool()], ids[-int(mask[0].sum()):]
-
-
-def encoder_ids(encoder, text, mode, image):
-    from dreamlite.text.templates import EDIT_ENCODER_IMAGE_SIZE, EDIT_TEMPLATE, GENERATE_TEMPLATE
-
-    if mode == "generate":
-        return encoder.tokenizer(GENERATE_TEMPLATE.format(text), return_tensors="pt")["input_ids"][0]
-    shown = image.resize((EDIT_ENCODER_IMAGE_SIZE,) * 2, Image.LANCZOS)
-    return encoder.processor([EDIT_TEMPLATE.format(text)], [shown])["input_ids"][0]
+    inputs, drop = encoder.prepare([text], mode, image)
+    embeds, mask = encoder.encode_prepared(inputs, drop)
+    return embeds[0, mask[0].bool()], inputs["input_ids"][0, drop:][inputs["attention_mask"][0, drop:].bool()]
 
 
 def change_elsewhere(encoder, a: str, b: str) -> float | None:
@@ -99,7 +90,6 @@ def flip_relation(prompt: str) -> str | None:
     return None if found is None else prompt[:found.start()] + FLIP[found.group()] + prompt[found.end():]
 
 
-QUERY_SHAPES = SHAPES
 SIDES = {"left of": (0, 1), "right of": (1, 0), "above": (2, 3), "below": (3, 2)}  # (first object's, second's)
 
 
@@ -119,7 +109,7 @@ def readout_data(encoder, category: str, namespace: int, count: int):
             for k, obj in enumerate(item.spec["include"]):
                 answer = (OBJECT_NAMES.index(obj["color"]) if category == "color_attr"
                           else SIDES[item.spec["relation"]["relation"]][k])
-                rows.append((embeds[row], mask[row].bool(), QUERY_SHAPES.index(obj["shape"]), answer))
+                rows.append((embeds[row], mask[row].bool(), SHAPES.index(obj["shape"]), answer))
     states = torch.nn.utils.rnn.pad_sequence([r[0] for r in rows], batch_first=True)
     masks = torch.nn.utils.rnn.pad_sequence([r[1] for r in rows], batch_first=True)
     return states, masks, torch.tensor([r[2] for r in rows]), torch.tensor([r[3] for r in rows])
@@ -131,7 +121,7 @@ class Reader(torch.nn.Module):
     def __init__(self, width: int, classes: int, heads: int = 4, head_dim: int = 64):
         super().__init__()
         self.heads, self.head_dim = heads, head_dim
-        self.query = torch.nn.Embedding(len(QUERY_SHAPES), heads * head_dim)
+        self.query = torch.nn.Embedding(len(SHAPES), heads * head_dim)
         self.key, self.value = torch.nn.Linear(width, heads * head_dim), torch.nn.Linear(width, heads * head_dim)
         self.head = torch.nn.Sequential(torch.nn.Linear(heads * head_dim, 128), torch.nn.GELU(),
                                         torch.nn.Linear(128, classes))
@@ -192,6 +182,7 @@ def measure(encoder, items: int = 48, readout_prompts: int = 3000, readout_steps
 
 def loss_gap(model_dir, items: int = 24, size: int | None = None) -> dict[str, tuple[float, float, float]]:
     """Per category: (mean loss under the true prompt, under the swapped one, share of items where true < swapped)."""
+    from dreamlite.images import to_tensor
     from dreamlite.pipeline import DreamLite
     from dreamlite.train.loss import flow_matching_loss
 
@@ -203,8 +194,7 @@ def loss_gap(model_dir, items: int = 24, size: int | None = None) -> dict[str, t
         for _, category, _, item in iter_split(0, items, ("generation",)):
             if category not in swaps or (swapped := swaps[category](item.prompt)) is None:
                 continue
-            pixels = torch.from_numpy(render_scene(item.scene, size)).permute(2, 0, 1).float().div(127.5).sub(1)
-            x0 = model.vae.encode(pixels[None]).latents
+            x0 = model.vae.encode(to_tensor(Image.fromarray(render_scene(item.scene, size)), size, size)).latents
             losses = []
             for prompt in (item.prompt, swapped):
                 embeds, mask = model.prompt_encoder.encode([wrap_generate(prompt)], "generate")

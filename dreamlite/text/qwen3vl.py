@@ -85,21 +85,28 @@ class Qwen3VLPromptEncoder:
 
     def encode(self, prompts: list[str], mode: str, image: Image.Image | None = None,
                max_length: int = MAX_PROMPT_TOKENS) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encode_prepared(*self.prepare(prompts, mode, image, max_length))
+
+    def prepare(self, prompts: list[str], mode: str, image: Image.Image | list[Image.Image] | None = None,
+                max_length: int = MAX_PROMPT_TOKENS) -> tuple[dict[str, torch.Tensor], int]:
+        """The model inputs of `prompts` in `mode`'s template (edit: `image`, one for all prompts or one each) and
+        the number of template-prefix tokens the embedding drops."""
         if mode == "generate":
-            drop = GENERATE_DROP_TOKENS
             texts = [GENERATE_TEMPLATE.format(p) for p in prompts]
-            self._warn_if_cut(texts, max_length + drop)
-            inputs = self.tokenizer(texts, max_length=max_length + drop, padding=True, truncation=True,
-                                    return_tensors="pt")
-        elif mode == "edit":
+            self._warn_if_cut(texts, max_length + GENERATE_DROP_TOKENS)
+            return dict(self.tokenizer(texts, max_length=max_length + GENERATE_DROP_TOKENS, padding=True,
+                                       truncation=True, return_tensors="pt")), GENERATE_DROP_TOKENS
+        if mode == "edit":
             if self.processor is None:
                 raise ValueError("this prompt encoder has no image processor, so it cannot encode edit prompts")
-            drop = EDIT_DROP_TOKENS
-            texts = [EDIT_TEMPLATE.format(p) for p in prompts]
-            shown = lanczos_resize(image, EDIT_ENCODER_IMAGE_SIZE, EDIT_ENCODER_IMAGE_SIZE)
-            inputs = self.processor(texts, [shown] * len(texts))
-        else:
-            raise ValueError(f"unknown prompt mode {mode!r}; expected 'generate' or 'edit'")
+            size = EDIT_ENCODER_IMAGE_SIZE
+            shown = ([lanczos_resize(im, size, size) for im in image] if isinstance(image, list)
+                     else [lanczos_resize(image, size, size)] * len(prompts))
+            return self.processor([EDIT_TEMPLATE.format(p) for p in prompts], shown), EDIT_DROP_TOKENS
+        raise ValueError(f"unknown prompt mode {mode!r}; expected 'generate' or 'edit'")
+
+    def encode_prepared(self, inputs: dict[str, torch.Tensor], drop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(embeddings (B, L, D), mask (B, L)) of `prepare`'s output: the last hidden state without the prefix."""
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
         hidden = self.model(**inputs, output_hidden_states=True).hidden_states[-1]
         return strip_prefix(hidden, inputs["attention_mask"], drop)

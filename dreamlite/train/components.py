@@ -53,7 +53,8 @@ def build_initial(recipe) -> Components:
         unet = DreamLiteUNet(config)
         unet.load_state_dict(base.unet.state_dict())
     elif base is not None:
-        changed = [f for f in config.to_dict() if config.to_dict()[f] != base.unet.config.to_dict().get(f)]
+        ours, theirs = config.to_dict(), base.unet.config.to_dict()
+        changed = [f for f in ours if ours[f] != theirs.get(f)]
         raise RecipeError(f"model.unet differs from the U-Net config of model.init in {', '.join(changed)}, "
                           f"which change the weights; drop one of them (only {', '.join(INERT_FIELDS)} may differ)")
     else:

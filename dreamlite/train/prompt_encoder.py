@@ -28,14 +28,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..text.templates import (
-    EDIT_DROP_TOKENS,
-    EDIT_TEMPLATE,
-    GENERATE_DROP_TOKENS,
-    GENERATE_TEMPLATE,
-    wrap_edit,
-    wrap_generate,
-)
+from ..text.templates import wrap_edit, wrap_generate
 from .data.base import stable_seed
 
 
@@ -93,25 +86,18 @@ class TextBatches:
         n_gen = self.batch - self.n_edit
         out = []
         if n_gen:
-            texts = [GENERATE_TEMPLATE.format(wrap_generate(self.t2i.item(step * n_gen + i)["prompt"]))
-                     for i in range(n_gen)]
-            inputs = dict(self.encoder.tokenizer(texts, padding=True, return_tensors="pt"))
-            out.append((inputs, self._scored(inputs, GENERATE_DROP_TOKENS)))
+            prompts = [wrap_generate(self.t2i.item(step * n_gen + i)["prompt"]) for i in range(n_gen)]
+            out.append(self._scored(*self.encoder.prepare(prompts, "generate")))
         if self.n_edit:
             items = [self.edit.item(step * self.n_edit + i) for i in range(self.n_edit)]
-            from ..text.qwen3vl import lanczos_resize
-            from ..text.templates import EDIT_ENCODER_IMAGE_SIZE
-
-            size = EDIT_ENCODER_IMAGE_SIZE
-            images = [lanczos_resize(Image.fromarray(it["source"]), size, size) for it in items]
-            inputs = self.encoder.processor([EDIT_TEMPLATE.format(wrap_edit(it["prompt"])) for it in items], images)
-            out.append((inputs, self._scored(inputs, EDIT_DROP_TOKENS)))
+            prompts, images = [wrap_edit(it["prompt"]) for it in items], [Image.fromarray(it["source"]) for it in items]
+            out.append(self._scored(*self.encoder.prepare(prompts, "edit", images)))
         return out
 
-    def _scored(self, inputs: dict, drop: int) -> torch.Tensor:
+    def _scored(self, inputs: dict, drop: int) -> tuple[dict, torch.Tensor]:
         scored = inputs["attention_mask"].bool() & (inputs["input_ids"] != self.image_token)
         scored[:, :drop] = False
-        return scored
+        return inputs, scored
 
 
 def pretrain_prompt_encoder(encoder, spec: PromptEncoderTrainConfig, progress: bool = True) -> dict[str, float]:
@@ -126,7 +112,7 @@ def pretrain_prompt_encoder(encoder, spec: PromptEncoderTrainConfig, progress: b
     language = model.model.language_model
     model.requires_grad_(False)
     language.requires_grad_(True)
-    params = [p for p in language.parameters()] + list(heads.parameters())
+    params = list(language.parameters()) + list(heads.parameters())
     optimizer = torch.optim.AdamW(params, lr=spec.lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / max(1, spec.warmup_steps)) * max(0.0, 1 - s / spec.steps))
