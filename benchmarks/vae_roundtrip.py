@@ -1,7 +1,8 @@
 """ShapesBench ceiling of a VAE: ground-truth eval images encoded, decoded and scored.
 
 No U-Net trained on a VAE's latents can score above what the VAE's own reconstructions score. Editing items score
-the decoded target against the clean source (what a model is given at inference).
+the decoded target against the clean source (what a model is given at inference); for them it also prints the
+share of untouched source objects the reconstruction keeps (ShapesBench's `kept`).
 
     python benchmarks/vae_roundtrip.py dreamlite/assets/shapes-base/vae --items 16 [--tasks generation editing]
 """
@@ -27,7 +28,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     vae = AutoencoderTiny.from_pretrained(args.vae).eval()
-    passed: dict[str, list[bool]] = {}
+    passed: dict[tuple, list[bool]] = {}
+    kept: dict[tuple, list[float]] = {}
     started = time.perf_counter()
     for task, category, _, item in iter_split(0, args.items, tasks=tuple(args.tasks)):
         edit = task == "editing"
@@ -39,11 +41,16 @@ def main() -> None:
         verdict = score_edit(render_scene(item.source, size=args.size), out, item.spec) if edit else \
             score_generation(out, item.spec)
         passed.setdefault((task, category), []).append(verdict.passed)
+        if verdict.kept is not None:
+            kept.setdefault((task, category), []).append(verdict.kept)
     for task in args.tasks:
         rates = {c: float(np.mean(v)) for (t, c), v in passed.items() if t == task}
+        shares = {c: float(np.mean(v)) for (t, c), v in kept.items() if t == task}
         for category, rate in rates.items():
-            print(f"{task:<11} {category:<15} {rate:.3f}")
-        print(f"{task:<11} {'overall':<15} {np.mean(list(rates.values())):.3f}")
+            share = f"  kept {shares[category]:.3f}" if category in shares else ""
+            print(f"{task:<11} {category:<15} {rate:.3f}{share}")
+        share = f"  kept {np.mean(list(shares.values())):.3f}" if shares else ""
+        print(f"{task:<11} {'overall':<15} {np.mean(list(rates.values())):.3f}{share}")
     print(f"({time.perf_counter() - started:.1f} s)")
 
 

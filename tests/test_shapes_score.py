@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dreamlite.shapes import (EDIT_CATEGORIES, GENERATION_CATEGORIES, iter_split, render_scene, render_split,
-                              score_dir, score_edit, score_generation, summarize)
+                              format_table, score_dir, score_edit, score_generation, summarize)
 from dreamlite.shapes.palette import BACKGROUND_COLORS, OBJECT_NAMES, SHAPES, cell_center
 from dreamlite.shapes.scene import Scene
 
@@ -153,3 +153,34 @@ def test_verdicts_explain_failures(eval_items):
     edit = next(i for i in _of(eval_items, "move") if len(i.source.objects) > 1)
     verdict = score_edit(render_scene(edit.source), render_scene(edit.source), edit.spec)
     assert not verdict.passed and "missing" in verdict.reason and "moved to" in verdict.reason
+
+
+def test_kept_counts_the_untouched_objects_an_edit_keeps(eval_items):
+    """`kept`: 1 when the edit is right, 0 on a blank, (n-1)/n when one bystander is recoloured; none for style."""
+    items = [i for i in _of(eval_items, "replace") if len(i.source.objects) >= 3][:8]
+    assert items
+    for item in items:
+        source = render_scene(item.source)
+        assert score_edit(source, render_scene(item.target), item.spec).kept == 1.0
+        blank = np.empty_like(source)
+        blank[:] = BACKGROUND_COLORS[item.source.background]
+        assert score_edit(source, blank, item.spec).kept == 0.0
+        target = item.target.objects
+        bystander = next(k for k, o in enumerate(target) if o in item.source.objects)
+        other = OBJECT_NAMES[(OBJECT_NAMES.index(target[bystander].color) + 3) % len(OBJECT_NAMES)]
+        damaged = item.target.with_objects([replace(o, color=other) if k == bystander else o for k, o in enumerate(target)])
+        untouched = len(item.source.objects) - 1  # replace changes one object
+        verdict = score_edit(source, render_scene(damaged), item.spec)
+        assert not verdict.passed and verdict.kept == pytest.approx((untouched - 1) / untouched)
+    style = _of(eval_items, "style")[0]
+    assert score_edit(render_scene(style.source), render_scene(style.target), style.spec).kept is None
+
+
+def test_summary_reports_kept_per_edit_category_apart_from_the_pass_rates(tmp_path):
+    render_split(tmp_path, count=4)
+    summary = summarize(score_dir(tmp_path))
+    kept = summary["editing_kept"]
+    assert set(kept) == {"overall", *(c for c in EDIT_CATEGORIES if c != "style")}
+    assert min(kept.values()) >= 0.99
+    assert summary["overall"] == pytest.approx((summary["generation"]["overall"] + summary["editing"]["overall"]) / 2)
+    assert "| kept |" in format_table(summary)

@@ -8,6 +8,9 @@ Editing: the source image's objects, with the spec's ops applied, give the expec
 hold exactly those, one to one: same shape, colour and fill, and each object the ops did not move or resize
 within POSITION_TOLERANCE and SIZE_TOLERANCE of where and how big it was; plus the expected background.
 So an edit that is not made, made on the wrong object, or made while disturbing anything else, fails.
+Beside the verdict, `kept` is the share of the source objects the ops leave alone that the output still holds
+(matched one to one by the same rule): it tells an edit that lost the scene from one that only missed the
+instruction, which pass/fail alone does not.
 """
 
 from dataclasses import dataclass, field, replace
@@ -25,6 +28,7 @@ SIZE_CHANGE = 1.2  # "bigger" / "smaller" needs at least this factor
 class Verdict:
     passed: bool
     reason: str = ""
+    kept: float | None = None  # editing: share of untouched source objects still there (None: none to keep)
 
 
 def _matches(d: Detection, shape: str, color: str | None) -> bool:
@@ -125,13 +129,25 @@ def expected_after(ops: list[dict], source_bg: str | None, source: list[Detectio
     return background, [s for s in slots if s is not None] + added
 
 
+def _matched(expected: list[Expected], found: list[Detection]) -> int:
+    """Largest number of expected objects that can each take a different detection they accept (augmenting paths)."""
+    owner: dict[int, int] = {}
+
+    def place(k: int, seen: set) -> bool:
+        for j, d in enumerate(found):
+            if j not in seen and expected[k].accepts(d):
+                seen.add(j)
+                if j not in owner or place(owner[j], seen):
+                    owner[j] = k
+                    return True
+        return False
+
+    return sum(place(k, set()) for k in range(len(expected)))
+
+
 def _one_to_one(expected: list[Expected], found: list[Detection]) -> bool:
-    """Whether each expected object can take a different detection that it accepts (tiny sets: backtrack)."""
-    def assign(k: int, used: frozenset) -> bool:
-        if k == len(expected):
-            return True
-        return any(j not in used and expected[k].accepts(d) and assign(k + 1, used | {j}) for j, d in enumerate(found))
-    return len(expected) == len(found) and assign(0, frozenset())
+    """Whether expected objects and detections pair up exactly, each pair accepted."""
+    return len(expected) == len(found) and _matched(expected, found) == len(expected)
 
 
 def judge_edit(spec: dict, source, output) -> Verdict:
@@ -141,12 +157,14 @@ def judge_edit(spec: dict, source, output) -> Verdict:
     except Unjudgeable as err:
         return Verdict(False, str(err))
     out_bg, found = output
+    untouched = [e for e in expected_after([], None, source[1])[1] if e in expected]  # slots the ops left alone
+    kept = _matched(untouched, found) / len(untouched) if untouched else None
     if out_bg != background:
-        return Verdict(False, f"background {out_bg or 'unknown'}, expected {background}")
+        return Verdict(False, f"background {out_bg or 'unknown'}, expected {background}", kept)
     if _one_to_one(expected, found):
-        return Verdict(True)
+        return Verdict(True, kept=kept)
     missing = [e.label for e in expected if not any(e.accepts(d) for d in found)]
     extra = [d.describe() for d in found if not any(e.accepts(d) for e in expected)]
     parts = [f"missing {', '.join(missing)}"] if missing else []
     parts += [f"unexpected {', '.join(extra)}"] if extra else []
-    return Verdict(False, "; ".join(parts) or f"found {len(found)} objects, expected {len(expected)}")
+    return Verdict(False, "; ".join(parts) or f"found {len(found)} objects, expected {len(expected)}", kept)

@@ -1,7 +1,9 @@
 """ShapesBench scoring: judge images from their pixels, per item, then per category and overall.
 
 Scores are pass rates.  A task's `overall` is the mean of its categories (so each category weighs the same,
-as in GenEval); the top-level `overall` is the mean of the tasks present.
+as in GenEval); the top-level `overall` is the mean of the tasks present.  For editing the summary also holds
+`editing_kept`: per category, the mean share of the source objects an edit should leave alone that it kept
+(over the items that have any), a diagnostic beside the pass rate, not part of `overall`.
 """
 
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ class ItemScore:
     category: str
     passed: bool
     reason: str
+    kept: float | None = None  # editing: share of untouched source objects still in the output
 
 
 def load_rgb(path) -> np.ndarray:
@@ -48,7 +51,7 @@ def score_record(record: dict, root: Path, transform=None) -> ItemScore:
         verdict = score_generation(image, record["spec"])
     else:
         verdict = score_edit(load_rgb(root / record["source"]), image, record["spec"])
-    return ItemScore(record["id"], record["task"], record["category"], verdict.passed, verdict.reason)
+    return ItemScore(record["id"], record["task"], record["category"], verdict.passed, verdict.reason, verdict.kept)
 
 
 def check_images(records: list[dict], root: Path) -> None:
@@ -91,19 +94,29 @@ def summarize(scores: list[ItemScore]) -> dict:
         per = {c: float(np.mean(v)) for c, v in per.items() if v}
         if per:
             summary[task] = {"overall": float(np.mean(list(per.values()))), **per}
-    summary["overall"] = float(np.mean([summary[t]["overall"] for t in TASKS if t in summary])) if summary else 0.0
+    kept = {c: [s.kept for s in scores if s.task == "editing" and s.category == c and s.kept is not None]
+            for c in TASKS["editing"]}
+    kept = {c: float(np.mean(v)) for c, v in kept.items() if v}
+    overall = float(np.mean([summary[t]["overall"] for t in TASKS if t in summary])) if summary else 0.0
+    if kept:
+        summary["editing_kept"] = {"overall": float(np.mean(list(kept.values()))), **kept}
+    summary["overall"] = overall
     return summary
 
 
 def format_table(summary: dict, scores: list[ItemScore] | None = None) -> str:
     """A Markdown table of the summary, with item counts when the scores are given."""
-    lines = ["| task | category | score | items |", "| --- | --- | ---: | ---: |"]
+    kept = summary.get("editing_kept", {})
+    lines = ["| task | category | score | kept | items |", "| --- | --- | ---: | ---: | ---: |"]
     for task in TASKS:
         if task not in summary:
             continue
         for category, value in summary[task].items():
             n = sum(s.task == task and (category == "overall" or s.category == category) for s in scores or [])
             name = f"**{category}**" if category == "overall" else category
-            lines.append(f"| {task} | {name} | {value:.3f} | {n if scores else ''} |")
-    lines.append(f"| **all** | **overall** | {summary['overall']:.3f} | {len(scores) if scores else ''} |")
+            share = f"{kept[category]:.3f}" if task == "editing" and category in kept else ""
+            lines.append(f"| {task} | {name} | {value:.3f} | {share} | {n if scores else ''} |")
+    lines.append(f"| **all** | **overall** | {summary['overall']:.3f} | | {len(scores) if scores else ''} |")
+    if kept:
+        lines.append("\nkept: share of the source objects an edit should leave alone that the output still holds.")
     return "\n".join(lines)
