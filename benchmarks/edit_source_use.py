@@ -4,7 +4,10 @@ latents as the condition (the best a copying model could be handed).
 
 A model that ignores the source has a == b; one that has learned to copy what the edit leaves alone has a far
 below b, approaching c. Items are fresh ShapesWorld edits (not a training pool), encoded with the checkpoint's
-own VAE and prompt encoder; noise is seeded, so runs compare.
+own VAE and prompt encoder; noise is seeded, so runs compare. The loss of (a) is also split by latent cell:
+over the cells whose 8x8 pixels are the same in source and target (what the model only has to copy), apart
+for plain background (`kept bg`) and cells with some of an object in them (`kept obj`), and over the rest
+(`changed`: what the instruction asks for).
 
     python benchmarks/edit_source_use.py dreamlite/assets/shapes-base --items 64
 """
@@ -18,7 +21,12 @@ from dreamlite.loading import load_components, resolve_model_path
 from dreamlite.train.data import build_source
 from dreamlite.train.data.base import fit, to_pixels
 from dreamlite.train.encode import Conditioner, pad_embeddings
-from dreamlite.train.loss import flow_matching_loss
+from dreamlite.train.loss import velocity_error
+
+
+def _all_in_cell(mask: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) bool pixels -> (B, 1, H/8, W/8) float: 1 where all 64 pixels of the latent cell are set."""
+    return -torch.nn.functional.max_pool2d(-mask.float(), 8)
 
 
 def main() -> None:
@@ -34,21 +42,31 @@ def main() -> None:
     size = components.unet.config.sample_size * 8
     source = build_source({"kind": "shapes", "size": size}, "edit", seed=args.seed, where="edit-source-use")
     items = [source.item(k) for k in range(args.items)]
-    target = conditioner.latents(torch.stack([to_pixels(fit(i["target"], size, size)) for i in items]))
-    shown = conditioner.latents(torch.stack([to_pixels(fit(i["source"], size, size)) for i in items]))
+    target_pixels = torch.stack([to_pixels(fit(i["target"], size, size)) for i in items])
+    source_pixels = torch.stack([to_pixels(fit(i["source"], size, size)) for i in items])
+    target, shown = conditioner.latents(target_pixels), conditioner.latents(source_pixels)
+    kept = _all_in_cell((target_pixels == source_pixels).all(dim=1, keepdim=True))
+    background = source_pixels.flatten(2).mode(dim=2).values[:, :, None, None]  # the commonest value per channel
+    plain = _all_in_cell((source_pixels == background).all(dim=1, keepdim=True))
+    groups = (kept * plain, kept * (1 - plain), 1 - kept)
     text, mask = pad_embeddings([conditioner.edit(i["prompt"], i["source"]) for i in items])
     ids = torch.full((len(items), 2), float(size))
     generator = torch.Generator().manual_seed(0)
     unet = components.unet.eval()
-    print(f"{'t':>5} {'source':>8} {'withheld':>9} {'target':>8}")
+    print(f"{'t':>5} {'source':>8} {'withheld':>9} {'target':>8} {'kept bg':>8} {'kept obj':>8} {'changed':>8}")
     with torch.no_grad():
         for value in (float(v) for v in args.times.split(",")):
             noise = torch.randn(target.shape, generator=generator)
             t = torch.full((len(items),), value)
-            losses = [flow_matching_loss(unet, target, condition, noise, t, text, mask, ids).mean().item()
+            errors = [velocity_error(unet, target, condition, noise, t, text, mask, ids)
                       for condition in (shown, torch.zeros_like(shown), target)]
-            print(f"{value:>5.2f} {losses[0]:>8.3f} {losses[1]:>9.3f} {losses[2]:>8.3f}")
-    print(f"({len(items)} items, {time.perf_counter() - started:.1f} s)")
+            losses = [e.mean().item() for e in errors]
+            split = [(errors[0] * m).sum().item() / (m.sum().item() * errors[0].shape[1]) if m.any() else float("nan")
+                     for m in groups]
+            print(f"{value:>5.2f} {losses[0]:>8.3f} {losses[1]:>9.3f} {losses[2]:>8.3f} "
+                  + " ".join(f"{v:>8.3f}" for v in split))
+    shares = ", ".join(f"{m.mean().item():.0%} {name}" for m, name in zip(groups, ("kept bg", "kept obj", "changed")))
+    print(f"({len(items)} items; target cells: {shares}; {time.perf_counter() - started:.1f} s)")
 
 
 if __name__ == "__main__":

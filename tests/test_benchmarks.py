@@ -7,7 +7,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_edit_source_use_reports_the_three_conditions(tiny_model_dir):
+def test_edit_source_use_reports_the_three_conditions_and_the_split_by_cell(tiny_model_dir):
     result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "edit_source_use.py"), str(tiny_model_dir),
                              "--items", "2", "--times", "0.5,0.9"], capture_output=True, text=True, timeout=120,
                             env={"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
@@ -15,7 +15,9 @@ def test_edit_source_use_reports_the_three_conditions(tiny_model_dir):
     assert result.returncode == 0, result.stderr[-2000:]
     rows = [line.split() for line in result.stdout.splitlines() if line.strip().startswith("0.")]
     assert [row[0] for row in rows] == ["0.50", "0.90"]
-    assert all(len(row) == 4 and all(float(v) >= 0 for v in row[1:]) for row in rows)
+    assert all(len(row) == 7 and all(float(v) >= 0 for v in row[1:4]) for row in rows)
+    assert all(v == "nan" or float(v) >= 0 for row in rows for v in row[4:])
+    assert "kept obj" in result.stdout and "% changed" in result.stdout
 
 
 def test_prompt_binding_reports_the_encoder_and_the_loss_gap(tiny_model_dir):

@@ -35,9 +35,9 @@ def sample_timestep(spec, generator: torch.Generator, latent_hw: tuple[int, int]
     return t
 
 
-def flow_matching_loss(unet, target: torch.Tensor, condition: torch.Tensor, noise: torch.Tensor, t: torch.Tensor,
-                       text: torch.Tensor, text_mask: torch.Tensor, time_ids: torch.Tensor) -> torch.Tensor:
-    """Per-sample velocity MSE, shape (B,).
+def velocity_error(unet, target: torch.Tensor, condition: torch.Tensor, noise: torch.Tensor, t: torch.Tensor,
+                   text: torch.Tensor, text_mask: torch.Tensor, time_ids: torch.Tensor) -> torch.Tensor:
+    """Squared velocity error on the target half, per latent element, shape (B, C, h, w).
 
     target, condition, noise: (B, C, h, w) latents (condition: zeros for T2I or dropped images); t: (B,) in (0, 1);
     text: (B, L, D) prompt embeddings with mask (B, L); time_ids: (B, 2) target (width, height) in pixels.
@@ -46,4 +46,10 @@ def flow_matching_loss(unet, target: torch.Tensor, condition: torch.Tensor, nois
     noisy = (1.0 - t_) * target + t_ * noise
     prediction = unet(pack_in_context(noisy, condition), t * 1000.0, text, text_mask, time_ids)
     velocity = unpack_target(prediction, target.shape[-1]).float()
-    return (velocity - (noise - target).float()).pow(2).mean(dim=(1, 2, 3))
+    return (velocity - (noise - target).float()).pow(2)
+
+
+def flow_matching_loss(unet, target: torch.Tensor, condition: torch.Tensor, noise: torch.Tensor, t: torch.Tensor,
+                       text: torch.Tensor, text_mask: torch.Tensor, time_ids: torch.Tensor) -> torch.Tensor:
+    """Per-sample velocity MSE, shape (B,); arguments as `velocity_error`."""
+    return velocity_error(unet, target, condition, noise, t, text, text_mask, time_ids).mean(dim=(1, 2, 3))
