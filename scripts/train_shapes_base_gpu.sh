@@ -5,7 +5,8 @@
 #      names one (model.prompt_encoder.path) and that folder does not hold it yet (~10 min on one CPU core: build it
 #      before a time-limited GPU lease and bring it along);
 #   2. sizing: a timed U-Net training step at the recipe's batch on this GPU (edit-length prompts, plus an
-#      allowance per sample for batch assembly and a fixed one for the moving average) gives the steps that fit
+#      allowance per sample for batch assembly, none with run.num_workers > 0, and a fixed one for the moving
+#      average) gives the steps that fit
 #      TRAIN_SECONDS; the recipe's stage steps are scaled to that total, proportions kept;
 #   3. `dreamlite train $RECIPE` in runs/$RECIPE (its caches are filled first, outside the budget).
 # Usage, from the repository root: bash scripts/train_shapes_base_gpu.sh [TRAIN_SECONDS=300]
@@ -51,7 +52,8 @@ budget, name, overrides = float(sys.argv[1]), sys.argv[2], [o for o in sys.argv[
 recipe = load_recipe(name, overrides)
 batch, device = recipe.stages[0].batch, "cuda" if torch.cuda.is_available() else "cpu"
 _, step = time_unet_step(recipe, compiled=recipe.run.compile)  # edit-length prompts; compiled as the trainer does
-per_step = step + 0.01 + 8e-5 * batch  # EMA and logging; batch assembly from the cache (~80 us a sample)
+# EMA and logging; batch assembly from the cache (~80 us a sample) unless DataLoader workers do it beside the step
+per_step = step + 0.01 + (0.0 if recipe.run.num_workers > 0 else 8e-5 * batch)
 default = sum(s.steps for s in recipe.stages)
 scale = budget / per_step / default
 steps = [max(10, int(s.steps * scale)) for s in recipe.stages]
