@@ -24,6 +24,17 @@ def test_shipped_recipes_parse(name):
     assert again.to_dict() == recipe.to_dict()
 
 
+def test_experiment_recipes_parse_and_differ_only_where_they_say():
+    base = load_recipe(str(REPO_RECIPES / "experiments" / "copy-base.yaml"))
+    top = load_recipe(str(REPO_RECIPES / "experiments" / "copy-topattn.yaml"))
+    assert [s.name for s in base.stages] == ["edit"] and base.stages[0].mixture == {"edit": 1.0}
+    assert base.model.unet["down_block_types"][0] == "DreamLiteCrossAttnNoSelfAttnDownBlock2D"
+    assert top.model.unet["down_block_types"][0] == "DreamLiteCrossAttnDownBlock2D"
+    assert top.model.unet["up_block_types"][-1] == "DreamLiteCrossAttnUpBlock2D"
+    mine, theirs = top.to_dict(), base.to_dict()
+    assert {k for k in mine if mine[k] != theirs[k]} == {"name", "model"}
+
+
 def test_dreamlite_recipe_is_the_published_architecture():
     from dreamlite.models.config import UNetConfig, get_unet_config
     from dreamlite.train.components import unet_config
