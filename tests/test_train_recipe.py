@@ -33,6 +33,13 @@ def test_experiment_recipes_parse_and_differ_only_where_they_say():
     assert top.model.unet["up_block_types"][-1] == "DreamLiteCrossAttnUpBlock2D"
     mine, theirs = top.to_dict(), base.to_dict()
     assert {k for k in mine if mine[k] != theirs[k]} == {"name", "model"}
+    keep = load_recipe(str(REPO_RECIPES / "experiments" / "encoder-keep.yaml"))
+    swap = load_recipe(str(REPO_RECIPES / "experiments" / "encoder-swap.yaml"))
+    assert keep.model.init == swap.model.init and keep.model.prompt_encoder.path is None
+    assert swap.model.prompt_encoder.path == "runs/shapes-prompt-encoder"
+    mine, theirs = swap.to_dict(), keep.to_dict()
+    assert {k for k in mine if mine[k] != theirs[k]} == {"name", "model"}
+    assert {k for k in mine["model"] if mine["model"][k] != theirs["model"][k]} == {"prompt_encoder"}
 
 
 def test_dreamlite_recipe_is_the_published_architecture():
