@@ -5,7 +5,7 @@ latents as the condition (the best a copying model could be handed).
 A model that ignores the source has a == b; one that has learned to copy what the edit leaves alone has a far
 below b, approaching c. Items are fresh ShapesWorld edits (not a training pool), encoded with the checkpoint's
 own VAE and prompt encoder; noise is seeded, so runs compare. The loss of (a) is also split by latent cell:
-over the cells whose 8x8 pixels are the same in source and target (what the model only has to copy), apart
+over the cells whose pixels (8x8 for an 8x VAE) are the same in source and target (what the model only has to copy), apart
 for plain background (`kept bg`) and cells with some of an object in them (`kept obj`), and over the rest
 (`changed`: what the instruction asks for).
 
@@ -24,9 +24,9 @@ from dreamlite.train.encode import Conditioner, pad_embeddings
 from dreamlite.train.loss import velocity_error
 
 
-def _all_in_cell(mask: torch.Tensor) -> torch.Tensor:
-    """(B, 1, H, W) bool pixels -> (B, 1, H/8, W/8) float: 1 where all 64 pixels of the latent cell are set."""
-    return -torch.nn.functional.max_pool2d(-mask.float(), 8)
+def _all_in_cell(mask: torch.Tensor, factor: int) -> torch.Tensor:
+    """(B, 1, H, W) bool pixels -> (B, 1, H/factor, W/factor) float: 1 where every pixel of the latent cell is set."""
+    return -torch.nn.functional.max_pool2d(-mask.float(), factor)
 
 
 def main() -> None:
@@ -39,15 +39,16 @@ def main() -> None:
     started = time.perf_counter()
     components = load_components(resolve_model_path(args.model))
     conditioner = Conditioner(components.vae, components.prompt_encoder, torch.device("cpu"), torch.float32)
-    size = components.unet.config.sample_size * 8
+    size = components.unet.config.sample_size * conditioner.vae_factor
     source = build_source({"kind": "shapes", "size": size}, "edit", seed=args.seed, where="edit-source-use")
     items = [source.item(k) for k in range(args.items)]
     target_pixels = torch.stack([to_pixels(fit(i["target"], size, size)) for i in items])
     source_pixels = torch.stack([to_pixels(fit(i["source"], size, size)) for i in items])
     target, shown = conditioner.latents(target_pixels), conditioner.latents(source_pixels)
-    kept = _all_in_cell((target_pixels == source_pixels).all(dim=1, keepdim=True))
+    factor = conditioner.vae_factor
+    kept = _all_in_cell((target_pixels == source_pixels).all(dim=1, keepdim=True), factor)
     background = source_pixels.flatten(2).mode(dim=2).values[:, :, None, None]  # the commonest value per channel
-    plain = _all_in_cell((source_pixels == background).all(dim=1, keepdim=True))
+    plain = _all_in_cell((source_pixels == background).all(dim=1, keepdim=True), factor)
     groups = (kept * plain, kept * (1 - plain), 1 - kept)
     text, mask = pad_embeddings([conditioner.edit(i["prompt"], i["source"]) for i in items])
     ids = torch.full((len(items), 2), float(size))

@@ -97,10 +97,9 @@ def summarize(scores: list[ItemScore]) -> dict:
     kept = {c: [s.kept for s in scores if s.task == "editing" and s.category == c and s.kept is not None]
             for c in TASKS["editing"]}
     kept = {c: float(np.mean(v)) for c, v in kept.items() if v}
-    overall = float(np.mean([summary[t]["overall"] for t in TASKS if t in summary])) if summary else 0.0
     if kept:
         summary["editing_kept"] = {"overall": float(np.mean(list(kept.values()))), **kept}
-    summary["overall"] = overall
+    summary["overall"] = float(np.mean([summary[t]["overall"] for t in TASKS if t in summary] or [0.0]))
     return summary
 
 
