@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -46,3 +47,32 @@ def test_bad_settings_are_one_line_errors(tmp_path, capsys):
     assert main(["train-prompt-encoder", "--out", str(tmp_path / "x"), "--edit-share", "1.5"]) != 0
     assert "edit_share" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_anchor_keeps_the_states_near_the_random_ones():
+    """With `anchor`, the trained states stay close to the untrained encoder's (what a U-Net trained on the random
+    encoder reads), while they still learn to name their neighbours."""
+    from dreamlite.train.components import tiny_prompt_encoder
+    from dreamlite.train.prompt_encoder import PromptEncoderTrainConfig, pretrain_prompt_encoder
+    from dreamlite.train.recipe import PromptEncoderSpec
+
+    prompts = ["a red circle and a blue square", "two green triangles", "a yellow star left of a purple circle"]
+    random = tiny_prompt_encoder(PromptEncoderSpec(vocab_size=320), seed=0)
+    with torch.no_grad():
+        before, mask = random.encode(prompts, "generate")
+
+    def drift(anchor: float):
+        encoder = tiny_prompt_encoder(PromptEncoderSpec(vocab_size=320), seed=0)
+        spec = PromptEncoderTrainConfig(vocab_size=320, steps=80, batch=8, lr=5e-3, edit_share=0.0, anchor=anchor)
+        losses = pretrain_prompt_encoder(encoder, spec, progress=False)
+        with torch.no_grad():
+            after, _ = encoder.encode(prompts, "generate")
+        m = mask.bool()
+        return ((after - before)[m].pow(2).mean() / before[m].pow(2).mean()).item(), losses
+
+    free, free_losses = drift(0.0)
+    held, held_losses = drift(1.0)
+
+    assert "anchor" in held_losses and "anchor" not in free_losses
+    assert held < 0.4 * free
+    assert held_losses["-1"] < 0.6 * math.log(320)  # still learns its neighbours (chance: log of the vocabulary)

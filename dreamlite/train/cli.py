@@ -35,7 +35,7 @@ def cmd_train_prompt_encoder(args) -> int:
 
     config = PromptEncoderTrainConfig(hidden_size=args.hidden_size, layers=args.layers, vocab_size=args.vocab_size,
                                       seed=args.seed, steps=args.steps, batch=args.batch, edit_share=args.edit_share,
-                                      lr=args.lr)
+                                      lr=args.lr, anchor=args.anchor)
     try:
         config.check()
     except ValueError as err:
@@ -110,6 +110,9 @@ def register(sub) -> None:
     e.add_argument("--batch", type=positive, default=64, help="prompts per step")
     e.add_argument("--edit-share", type=float, default=0.25, help="share of edit-mode prompts (with a source image)")
     e.add_argument("--lr", type=float, default=3e-3)
+    e.add_argument("--anchor", type=float, default=0.0,
+                   help="pull the states towards the untrained (random) encoder's, so a U-Net trained on that one "
+                        "can switch with less re-learning; 0: off")
     e.add_argument("--hidden-size", type=positive, default=64, help="the U-Net's encoder_hid_dim must match")
     e.add_argument("--layers", type=positive, default=2)
     e.add_argument("--vocab-size", type=positive, default=512)

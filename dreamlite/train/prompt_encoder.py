@@ -15,10 +15,17 @@ away afterwards). A state that can name the words just before it carries its loc
 frozen) teach the text states to keep the image out of them. Only the tokens the U-Net sees (after the
 template prefix the pipeline drops) are scored, and image tokens are never a target. The output folder holds
 text_encoder/, tokenizer/ and processor/ as in a pipeline, plus train_prompt_encoder.json (settings, losses).
+
+`anchor` > 0 also pulls every scored state towards the one the encoder gave before training (its random
+initialisation, seeded as a recipe's model.prompt_encoder builds it), by `anchor` times their squared distance
+relative to the initial states' mean squared size. A U-Net already trained on the random encoder (the bundled
+shapes-base) then meets states it knows, with the neighbour words added as a small residual, instead of states it
+must learn to read from scratch.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from dataclasses import asdict, dataclass
@@ -47,10 +54,11 @@ class PromptEncoderTrainConfig:
     lr: float = 3.0e-3
     warmup_steps: int = 100
     offsets: tuple[int, ...] = (1, -1, -2, -3, -4)  # which neighbours each state predicts (+1: the next token)
+    anchor: float = 0.0  # weight of the pull towards the initial (random) states; 0: none
 
     def check(self) -> None:
-        if self.steps < 1 or self.batch < 1 or not 0.0 <= self.edit_share <= 1.0 or self.lr <= 0:
-            raise ValueError("need steps >= 1, batch >= 1, 0 <= edit_share <= 1 and lr > 0")
+        if self.steps < 1 or self.batch < 1 or not 0.0 <= self.edit_share <= 1.0 or self.lr <= 0 or self.anchor < 0:
+            raise ValueError("need steps >= 1, batch >= 1, 0 <= edit_share <= 1, lr > 0 and anchor >= 0")
         if not self.offsets or 0 in self.offsets:
             raise ValueError("offsets: need at least one, none of them 0")
 
@@ -106,6 +114,7 @@ def pretrain_prompt_encoder(encoder, spec: PromptEncoderTrainConfig, progress: b
     from tqdm import tqdm
 
     model = encoder.model
+    initial = copy.deepcopy(model).eval().requires_grad_(False) if spec.anchor > 0 else None
     torch.manual_seed(stable_seed(spec.seed, "prompt-pretrain", "heads") % 2**63)
     width, vocab = encoder.hidden_size, len(encoder.tokenizer)
     heads = torch.nn.ModuleDict({str(o): torch.nn.Linear(width, vocab) for o in spec.offsets})
@@ -118,7 +127,7 @@ def pretrain_prompt_encoder(encoder, spec: PromptEncoderTrainConfig, progress: b
         optimizer, lambda s: min(1.0, (s + 1) / max(1, spec.warmup_steps)) * max(0.0, 1 - s / spec.steps))
     batches = TextBatches(encoder, spec.seed, spec.edit_share, spec.batch)
     model.train()
-    recent: dict[str, list[float]] = {str(o): [] for o in spec.offsets}
+    recent: dict[str, list[float]] = {str(o): [] for o in spec.offsets} | ({"anchor": []} if initial else {})
     bar = tqdm(range(spec.steps), desc="prompt encoder", unit="step", disable=not progress)
     for step in bar:
         total = 0.0
@@ -129,6 +138,12 @@ def pretrain_prompt_encoder(encoder, spec: PromptEncoderTrainConfig, progress: b
                 loss = F.cross_entropy(heads[str(o)](hidden), target, ignore_index=-100)
                 total = total + loss / len(spec.offsets)
                 recent[str(o)] = (recent[str(o)] + [loss.item()])[-50:]
+            if initial is not None:
+                with torch.no_grad():
+                    before = initial(**inputs, output_hidden_states=True).hidden_states[-1][scored]
+                drift = (hidden - before).pow(2).mean() / before.pow(2).mean()
+                total = total + spec.anchor * drift
+                recent["anchor"] = (recent["anchor"] + [drift.item()])[-50:]
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -161,5 +176,6 @@ def train_prompt_encoder(config: PromptEncoderTrainConfig, out: str | Path, log=
         json.dumps({"config": asdict(config), "final_losses": losses}, indent=2) + "\n")
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
-    log("neighbour losses at the end: " + ", ".join(f"{o}: {v:.3f}" for o, v in losses.items()) + f"\nwrote {out}")
+    log("losses at the end (offsets; anchor: relative squared drift): "
+        + ", ".join(f"{o}: {v:.3f}" for o, v in losses.items()) + f"\nwrote {out}")
     return out
