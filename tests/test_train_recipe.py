@@ -41,7 +41,7 @@ def test_experiment_recipes_parse_and_differ_only_where_they_say():
     assert {k for k in mine if mine[k] != theirs[k]} == {"name", "model"}
     assert {k for k in mine["model"] if mine["model"][k] != theirs["model"][k]} == {"prompt_encoder"}
     anchor = load_recipe(str(REPO_RECIPES / "experiments" / "encoder-anchor.yaml"))
-    assert anchor.model.prompt_encoder.path == "runs/pe-anchor1" and anchor.stages == keep.stages
+    assert anchor.model.prompt_encoder.path == "runs/shapes-prompt-encoder-anchored" and anchor.stages == keep.stages
     wide = load_recipe(str(REPO_RECIPES / "experiments" / "continue-96.yaml"))
     assert wide.model.init == keep.model.init and wide.model.unet["sample_size"] == 12
     assert {s.resolution for s in wide.stages} == {96} and {s.name for s in wide.stages} == {"joint", "sft"}
