@@ -127,7 +127,9 @@ def pretrain_prompt_encoder(encoder, spec: PromptEncoderTrainConfig, progress: b
         optimizer, lambda s: min(1.0, (s + 1) / max(1, spec.warmup_steps)) * max(0.0, 1 - s / spec.steps))
     batches = TextBatches(encoder, spec.seed, spec.edit_share, spec.batch)
     model.train()
-    recent: dict[str, list[float]] = {str(o): [] for o in spec.offsets} | ({"anchor": []} if initial is not None else {})
+    recent: dict[str, list[float]] = {str(o): [] for o in spec.offsets}
+    if initial is not None:
+        recent["anchor"] = []
     bar = tqdm(range(spec.steps), desc="prompt encoder", unit="step", disable=not progress)
     for step in bar:
         total = 0.0
