@@ -323,3 +323,53 @@ def test_missing_time_ids_is_a_clear_error():
     inputs["time_ids"] = None
     with pytest.raises(ValueError, match="time_ids"):
         model(**inputs)
+
+
+# ---- in-context positions (an option of this project, off in published configs) ---------------------------
+def test_in_context_positions_is_off_by_default_and_written_only_when_on():
+    published = get_unet_config("dreamlite-0.39b")
+    assert published.in_context_positions is False and "in_context_positions" not in published.to_dict()
+    on = UNetConfig.from_dict({**TINY_CANONICAL, "in_context_positions": True})
+    assert on.to_dict()["in_context_positions"] is True
+    assert UNetConfig.from_dict(on.to_dict()) == on
+    with pytest.raises(UNetConfigError, match="in_context_positions"):
+        UNetConfig.from_dict({**TINY_CANONICAL, "in_context_positions": "yes"})
+
+
+def test_in_context_position_code_gives_both_halves_the_same_places():
+    height, width, dim = 3, 8, 32
+    code = layers.in_context_position_code(height, width, dim).reshape(height, width, dim)
+    assert torch.equal(code[:, :4], code[:, 4:])  # target (r, c) and condition (r, c + W/2) share a code
+    flat = code[:, :4].reshape(-1, dim)
+    similarity = flat @ flat.T
+    assert torch.equal(similarity.argmax(dim=1), torch.arange(len(flat)))  # every other place differs
+
+
+def test_in_context_positions_let_attention_look_up_the_same_place_in_the_other_half():
+    """Queries and keys from the code alone (identity projections, no content in them): each token's output is
+    close to the mean of its own value and its partner's at the same place in the other half."""
+    height, width, dim = 2, 8, 32
+    attention = layers.Attention(dim, heads=1, kv_heads=1)
+    with torch.no_grad():
+        for linear, scale in ((attention.to_q, 8.0), (attention.to_k, 8.0), (attention.to_v, 1.0),
+                              (attention.to_out[0], 1.0)):
+            linear.weight.copy_(torch.eye(dim) * scale)
+        attention.to_out[0].bias.zero_()
+    values = torch.randn(1, height * width, dim, generator=torch.Generator().manual_seed(0)) * 1e-4
+    code = layers.in_context_position_code(height, width, dim)
+    grid = values[0].reshape(height, width, dim)
+    expected = (grid[:, :4] + grid[:, 4:]).repeat(1, 2, 1) / 2
+    error = lambda out: (out[0].reshape(height, width, dim) - expected).abs().max() / expected.abs().max()  # noqa: E731
+    with torch.no_grad():
+        assert error(attention(values, position=code)) < 0.02
+        assert error(attention(values)) > 0.3  # without the code: near-uniform over all 16 tokens
+
+
+def test_in_context_positions_keep_parameter_names_and_change_the_output():
+    ours, _ = build_pair(TINY_CANONICAL, seed=4)
+    cfg = UNetConfig.from_dict({**TINY_CANONICAL, "in_context_positions": True})
+    positioned = DreamLiteUNet(cfg).eval()
+    positioned.load_state_dict(ours.state_dict(), strict=True)
+    inputs = make_inputs(cfg, 2, 8, 16)
+    with torch.no_grad():
+        assert not torch.allclose(positioned(**inputs), ours(**inputs))

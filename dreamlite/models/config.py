@@ -128,6 +128,10 @@ class UNetConfig:
     ff_mult: float = 6
     num_kv_heads: int | None = 1  # grouped-query attention; None = one K/V head per query head
     num_mid_layers: int = 1
+    # Not in the published model (nor in diffusers): a fixed code of each token's place within its in-context half
+    # added to self-attention's queries and keys (layers.in_context_position_code). Written to config.json only
+    # when on, so published configs round-trip unchanged.
+    in_context_positions: bool = False
 
     def __post_init__(self):
         for f in fields(self):
@@ -173,6 +177,8 @@ class UNetConfig:
         """A diffusers `unet/config.json` dict (lists, canonical block names)."""
         out: dict[str, Any] = {"_class_name": "DreamLiteUNetModel"}
         out.update({f.name: _thaw(getattr(self, f.name)) for f in fields(self)})
+        if not self.in_context_positions:
+            del out["in_context_positions"]
         return out
 
     def replace(self, **changes) -> UNetConfig:
@@ -249,7 +255,8 @@ def _validate(c: UNetConfig):
     for name in ("conv_in_kernel", "conv_out_kernel"):
         if not _is_int(getattr(c, name)) or getattr(c, name) % 2 == 0:
             _fail(name, f"expected an odd kernel size, got {getattr(c, name)!r}")
-    for name in ("center_input_sample", "flip_sin_to_cos", "use_linear_projection", "use_sep_conv"):
+    for name in ("center_input_sample", "flip_sin_to_cos", "use_linear_projection", "use_sep_conv",
+                 "in_context_positions"):
         if not isinstance(getattr(c, name), bool):
             _fail(name, f"expected true/false, got {getattr(c, name)!r}")
     for name in ("freq_shift", "mid_block_scale_factor", "norm_eps", "ff_mult", "dropout"):

@@ -39,6 +39,22 @@ def timestep_embedding(t: torch.Tensor, dim: int, flip_sin_to_cos: bool, freq_sh
     return F.pad(emb, (0, 1)) if dim % 2 else emb
 
 
+def in_context_position_code(height: int, width: int, dim: int, device=None, dtype=None) -> torch.Tensor:
+    """(height * width, dim) fixed sinusoidal code of each token's place within its half of the in-context
+    (target | condition) layout: row and column-within-half, half the channels each. A target token and the
+    condition token at the same place in the other half get the same code, so self-attention can look up
+    "the same place in the source" without having to learn where it is from the convolutions' zero padding.
+    Not part of the published DreamLite U-Net (config `in_context_positions`, off by default). Periods run from 2*pi
+    to 100 tokens (not 10,000): a grid holds tens of places, not thousands of words, and this keeps most channels
+    telling neighbours apart."""
+    half_width = max(width // 2, 1)
+    rows = torch.arange(height, device=device).repeat_interleave(width)
+    cols = torch.arange(width, device=device).repeat(height) % half_width
+    code = torch.cat([timestep_embedding(rows, dim // 2, True, 0, max_period=100.0),
+                      timestep_embedding(cols, dim - dim // 2, True, 0, max_period=100.0)], dim=1)
+    return code.to(dtype)
+
+
 class MLPEmbedding(nn.Module):
     """Linear -> activation -> Linear (-> activation): lifts a sinusoidal embedding to the conditioning width."""
 
@@ -126,11 +142,13 @@ class Attention(nn.Module):
         self.to_out = nn.ModuleList([nn.Linear(dim, dim), nn.Dropout(dropout)])
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None,
-                bias: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (B, N, dim); context: (B, L, context_dim) or None for self-attention; bias: added to the logits."""
+                bias: torch.Tensor | None = None, position: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, N, dim); context: (B, L, context_dim) or None for self-attention; bias: added to the logits;
+        position: (N, dim) added to what queries and keys are computed from (self-attention only), not to values."""
         context = x if context is None else context
-        q = self.to_q(x).unflatten(-1, (self.heads, -1))
-        k = self.to_k(context).unflatten(-1, (self.kv_heads, -1))
+        keyed = context if position is None else context + position
+        q = self.to_q(x if position is None else x + position).unflatten(-1, (self.heads, -1))
+        k = self.to_k(keyed).unflatten(-1, (self.kv_heads, -1))
         v = self.to_v(context).unflatten(-1, (self.kv_heads, -1))
         if self.norm_q is not None:
             q, k = self.norm_q(q), self.norm_k(k)
@@ -180,14 +198,16 @@ class TransformerBlock(nn.Module):
         self.norm3 = nn.LayerNorm(dim, eps=1e-5)
         self.ff = FeedForward(dim, ff_mult, dropout)
 
-    def forward(self, x: torch.Tensor, text: torch.Tensor, text_bias: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, text: torch.Tensor, text_bias: torch.Tensor | None,
+                position: torch.Tensor | None = None) -> torch.Tensor:
         if self.attn1 is None:
             # DreamLite's cross-only layers let norm1's output replace the stream (no residual); the released
             # weights were trained this way.
             x = self.norm1(x)
         else:
             # diffusers gives this attention no text mask even when it reads the text (only_cross); kept for parity.
-            x = x + self.attn1(self.norm1(x), text if self.only_cross else None)
+            x = x + self.attn1(self.norm1(x), text if self.only_cross else None,
+                               position=None if self.only_cross else position)
         x = x + self.attn2(self.norm2(x), text, text_bias)
         return x + self.ff(self.norm3(x))
 
@@ -196,9 +216,11 @@ class SpatialTransformer(nn.Module):
     """GroupNorm, project in, transformer layers over the H*W tokens, project out, residual (Stable Diffusion's
     Transformer2DModel, continuous input)."""
 
-    def __init__(self, channels: int, heads: int, depth: int, groups: int, linear_proj: bool, **block):
+    def __init__(self, channels: int, heads: int, depth: int, groups: int, linear_proj: bool,
+                 in_context_positions: bool = False, **block):
         super().__init__()
         self.linear_proj = linear_proj
+        self.in_context_positions = in_context_positions
         self.gradient_checkpointing = False
         proj = (lambda: nn.Linear(channels, channels)) if linear_proj else (lambda: nn.Conv2d(channels, channels, 1))
         self.norm = nn.GroupNorm(groups, channels, eps=1e-6)
@@ -211,8 +233,9 @@ class SpatialTransformer(nn.Module):
         h = self.norm(x)
         to_tokens = lambda t: t.permute(0, 2, 3, 1).reshape(b, height * width, c)  # noqa: E731
         h = self.proj_in(to_tokens(h)) if self.linear_proj else to_tokens(self.proj_in(h))
+        position = in_context_position_code(height, width, c, h.device, h.dtype) if self.in_context_positions else None
         for block in self.transformer_blocks:
-            h = maybe_checkpoint(self.gradient_checkpointing, block, h, text, text_bias)
+            h = maybe_checkpoint(self.gradient_checkpointing, block, h, text, text_bias, position)
         to_map = lambda t: t.reshape(b, height, width, c).permute(0, 3, 1, 2).contiguous()  # noqa: E731
         h = to_map(self.proj_out(h)) if self.linear_proj else self.proj_out(to_map(h))
         return h + x

@@ -160,7 +160,7 @@ class DreamLiteUNet(nn.Module):
         return SpatialTransformer(
             channels, heads, depth, c.norm_num_groups, c.use_linear_projection, kv_heads=c.num_kv_heads,
             context_dim=context_dim, self_attention=attention == "full", only_cross=only_cross, qk_norm=c.qk_norm,
-            ff_mult=c.ff_mult, dropout=c.dropout,
+            ff_mult=c.ff_mult, dropout=c.dropout, in_context_positions=c.in_context_positions,
         )
 
     # ---- forward --------------------------------------------------------------------------------------------
