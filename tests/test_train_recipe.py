@@ -182,3 +182,17 @@ def test_init_from_a_model_at_another_resolution():
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
     with pytest.raises(RecipeError, match="ff_mult"):
         build_initial(load_recipe("shapes-base-128", [*init, "model.unet.ff_mult=4"]))
+
+
+def test_init_may_turn_the_in_context_position_code_on():
+    """The position code adds no weights: a model trained without it can be continued with it."""
+    from dreamlite.loading import load_unet, resolve_model_path
+    from dreamlite.train.components import build_initial
+
+    bundled = load_unet(resolve_model_path("shapes-base") / "unet")
+    init = ["model.init=shapes-base", "model.vae.path=null", "model.prompt_encoder.path=null",
+            "model.unet.in_context_positions=true"]
+    components = build_initial(load_recipe("shapes-base-128", init))
+    assert components.unet.config.in_context_positions and not bundled.config.in_context_positions
+    ours, theirs = components.unet.state_dict(), bundled.state_dict()
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs) and ours.keys() == theirs.keys()

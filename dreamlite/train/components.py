@@ -7,6 +7,7 @@ training, random initialisation) is ever redone.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -29,10 +30,15 @@ def unet_config(spec) -> UNetConfig | None:
         raise RecipeError(f"model.unet: {err}") from None
 
 
+# Fields that shape no weights: the inert ones (e.g. sample_size) and the in-context position code, which adds
+# fixed values to what attention computes from, so a U-Net trained without it can be continued with it.
+WEIGHTLESS_FIELDS = (*INERT_FIELDS, "in_context_positions")
+
+
 def _same_weights(a: UNetConfig, b: UNetConfig) -> bool:
-    """Whether two U-Net configs differ only in fields that shape no weights (INERT_FIELDS, e.g. sample_size)."""
-    a, b = a.to_dict(), b.to_dict()
-    return {k: v for k, v in a.items() if k not in INERT_FIELDS} == {k: v for k, v in b.items() if k not in INERT_FIELDS}
+    """Whether two U-Net configs differ only in fields that shape no weights (WEIGHTLESS_FIELDS)."""
+    shaping = lambda c: {f.name: getattr(c, f.name) for f in fields(c) if f.name not in WEIGHTLESS_FIELDS}  # noqa: E731
+    return shaping(a) == shaping(b)
 
 
 def build_initial(recipe) -> Components:
@@ -56,7 +62,7 @@ def build_initial(recipe) -> Components:
         ours, theirs = config.to_dict(), base.unet.config.to_dict()
         changed = [f for f in ours if ours[f] != theirs.get(f)]
         raise RecipeError(f"model.unet differs from the U-Net config of model.init in {', '.join(changed)}, "
-                          f"which change the weights; drop one of them (only {', '.join(INERT_FIELDS)} may differ)")
+                          f"which change the weights; drop one of them (only {', '.join(WEIGHTLESS_FIELDS)} may differ)")
     else:
         torch.manual_seed(stable_seed(recipe.seed, "unet-init") % 2**63)
         unet = DreamLiteUNet(config)
