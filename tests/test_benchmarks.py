@@ -33,3 +33,35 @@ def test_prompt_binding_reports_the_encoder_and_the_loss_gap(tiny_model_dir):
     assert all(0 <= float(values[f"readout {c}"]) <= 1 for c in ("color_attr", "position"))
     assert all(float(values[k].split("/")[0]) >= 0 for k in values)
     assert set(values) & {"color_attr", "position"}  # the loss-gap rows
+
+
+def test_edit_attention_weights_are_the_ones_the_layer_uses():
+    """With one head, the layer's output is exactly its output projection of (weights @ values)."""
+    import torch
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from edit_attention import attention_probabilities
+
+    from dreamlite.models.layers import Attention, in_context_position_code
+
+    torch.manual_seed(0)
+    layer = Attention(16, heads=1, kv_heads=1, qk_norm="rms_norm").eval()
+    x = torch.randn(2, 12, 16)
+    for position in (None, in_context_position_code(2, 6, 16)):
+        probs = attention_probabilities(layer, x, position)
+        assert torch.allclose(probs.sum(-1), torch.ones(2, 12))
+        expected = layer.to_out[0](probs @ layer.to_v(x))
+        assert torch.allclose(layer(x, position=position), expected, atol=1e-5)
+
+
+def test_edit_attention_reports_every_self_attention_layer(tiny_model_dir):
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "edit_attention.py"), str(tiny_model_dir),
+                             "--items", "3", "--times", "0.5"], capture_output=True, text=True, timeout=120,
+                            env={"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+                                 "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith(" 0.5")]
+    assert rows and all(row[1].endswith(".attn1") and len(row) == 7 for row in rows)
+    for row in rows:
+        source, same, uniform, top = (float(v) for v in row[3:])
+        assert 0 <= same <= source <= 1 and 0 < uniform < 1 and 0 <= top <= 1

@@ -1,0 +1,100 @@
+"""Where a checkpoint's U-Net looks when it edits: for every self-attention layer, the attention of target-half
+tokens that hold a kept object (an object the edit leaves alone), measured on fresh ShapesWorld edits.
+
+Per layer and time: the share of attention on the source half, the share on the one source token at the same
+place (column + W/2; uniform attention would give 1/(h*w)), and how often that token is the query's top source
+token. A U-Net that copies kept objects token for token shows a high same-place share in some layer; one that
+cannot find the same place spreads its attention over the source.
+
+    python benchmarks/edit_attention.py dreamlite/assets/shapes-base --items 48
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from edit_source_use import _all_in_cell  # noqa: E402
+
+from dreamlite.loading import load_components, resolve_model_path  # noqa: E402
+from dreamlite.models.layers import Attention  # noqa: E402
+from dreamlite.train.data import build_source  # noqa: E402
+from dreamlite.train.data.base import fit, to_pixels  # noqa: E402
+from dreamlite.train.encode import Conditioner, pad_embeddings  # noqa: E402
+
+
+def attention_probabilities(module: Attention, x: torch.Tensor, position: torch.Tensor | None) -> torch.Tensor:
+    """(B, N, N) self-attention weights of `module` on tokens `x`, averaged over heads (as its forward computes)."""
+    keyed = x if position is None else x + position
+    q = module.to_q(keyed).unflatten(-1, (module.heads, -1))
+    k = module.to_k(keyed).unflatten(-1, (module.kv_heads, -1))
+    if module.norm_q is not None:
+        q, k = module.norm_q(q), module.norm_k(k)
+    k = k.repeat_interleave(module.heads // module.kv_heads, dim=2)
+    logits = torch.einsum("bnhd,bmhd->bhnm", q, k) / q.shape[-1] ** 0.5
+    return logits.softmax(-1).mean(1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="pipeline folder or short name")
+    parser.add_argument("--items", type=int, default=48)
+    parser.add_argument("--times", default="0.3,0.6,0.9", help="comma-separated t in (0, 1); 1 is pure noise")
+    parser.add_argument("--seed", type=int, default=12345, help="seed of the ShapesWorld edit items")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    components = load_components(resolve_model_path(args.model))
+    conditioner = Conditioner(components.vae, components.prompt_encoder, torch.device("cpu"), torch.float32)
+    factor = conditioner.vae_factor
+    size = components.unet.config.sample_size * factor
+    source = build_source({"kind": "shapes", "size": size}, "edit", seed=args.seed, where="edit-attention")
+    items = [source.item(k) for k in range(args.items)]
+    target_pixels = torch.stack([to_pixels(fit(i["target"], size, size)) for i in items])
+    source_pixels = torch.stack([to_pixels(fit(i["source"], size, size)) for i in items])
+    target, shown = conditioner.latents(target_pixels), conditioner.latents(source_pixels)
+    kept = _all_in_cell((target_pixels == source_pixels).all(dim=1, keepdim=True), factor)
+    background = source_pixels.flatten(2).mode(dim=2).values[:, :, None, None]
+    plain = _all_in_cell((source_pixels == background).all(dim=1, keepdim=True), factor)
+    kept_objects = kept * (1 - plain)  # (B, 1, h, w) latent cells of the target
+    text, mask = pad_embeddings([conditioner.edit(i["prompt"], i["source"]) for i in items])
+    ids = torch.full((len(items), 2), float(size))
+    unet = components.unet.eval()
+
+    captured = []
+    layers = [(name, m) for name, m in unet.named_modules() if isinstance(m, Attention)]
+    for name, module in layers:
+        def capture(module, args, kwargs, name=name):
+            context = args[1] if len(args) > 1 else kwargs.get("context")
+            if context is None:  # self-attention only
+                captured.append((name, attention_probabilities(module, args[0], kwargs.get("position"))))
+        module.register_forward_pre_hook(capture, with_kwargs=True)
+
+    h, w = target.shape[-2:]
+    generator = torch.Generator().manual_seed(0)
+    print(f"{'t':>4} {'layer':<52} {'grid':>5} {'source':>7} {'same':>6} {'uniform':>7} {'top':>5}")
+    with torch.no_grad():
+        for value in (float(v) for v in args.times.split(",")):
+            noise = torch.randn(target.shape, generator=generator)
+            captured.clear()
+            noisy = (1 - value) * target + value * noise
+            unet(torch.cat([noisy, shown], dim=3), torch.full((len(items),), value * 1000), text, mask, ids)
+            for name, probs in captured:
+                scale = round((2 * h * w / probs.shape[-1]) ** 0.5)
+                gh, gw, half = h // scale, 2 * w // scale, w // scale
+                chosen = torch.nn.functional.max_pool2d(kept_objects, scale)[:, 0] > 0  # (B, gh, half)
+                grid = probs.reshape(len(items), gh, gw, gh, gw)[:, :, :half]  # target-half queries
+                on_source = grid[..., half:].sum((-1, -2))
+                rows, cols = torch.meshgrid(torch.arange(gh), torch.arange(half), indexing="ij")
+                same = grid[:, rows, cols, rows, cols + half]  # (B, gh, half)
+                top = grid[..., half:].flatten(-2).amax(-1)
+                print(f"{value:>4.1f} {name:<52} {gh}x{gw:<3} {on_source[chosen].mean():>7.3f} "
+                      f"{same[chosen].mean():>6.3f} {1 / (gh * gw):>7.3f} {(same >= top)[chosen].float().mean():>5.2f}")
+    print(f"({len(items)} items, {int(chosen.sum())} kept-object queries at the coarsest level; "
+          f"{time.perf_counter() - started:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
