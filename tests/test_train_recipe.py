@@ -45,6 +45,20 @@ def test_experiment_recipes_parse_and_differ_only_where_they_say():
     wide = load_recipe(str(REPO_RECIPES / "experiments" / "continue-96.yaml"))
     assert wide.model.init == keep.model.init and wide.model.unet["sample_size"] == 12
     assert {s.resolution for s in wide.stages} == {96} and {s.name for s in wide.stages} == {"joint", "sft"}
+    for name, twin in (("copy-pos", base), ("positions-keep", keep)):
+        positioned = load_recipe(str(REPO_RECIPES / "experiments" / f"{name}.yaml"))
+        mine, theirs = positioned.to_dict(), twin.to_dict()
+        assert {k for k in mine if mine[k] != theirs[k]} == {"name", "model"}
+        assert positioned.model.unet == {**(twin.model.unet or {}), "in_context_positions": True}
+
+
+def test_cpu_96_recipe_continues_the_bundle_in_resumable_stages():
+    recipe = load_recipe("shapes-base-96-cpu")
+    assert recipe.model.init == "shapes-base" and recipe.model.unet["sample_size"] == 12
+    assert recipe.model.prompt_encoder.path == load_recipe("shapes-base-96").model.prompt_encoder.path
+    assert [s.name for s in recipe.stages] == [f"joint-{i:02d}" for i in range(1, 13)] + ["sft"]
+    assert {s.resolution for s in recipe.stages} == {96} and {s.batch for s in recipe.stages} == {32}
+    assert recipe.run.save_every <= 200
 
 
 def test_dreamlite_recipe_is_the_published_architecture():
