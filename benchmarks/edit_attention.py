@@ -17,13 +17,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from edit_source_use import _all_in_cell  # noqa: E402
+from edit_source_use import _all_in_cell
 
-from dreamlite.loading import load_components, resolve_model_path  # noqa: E402
-from dreamlite.models.layers import Attention  # noqa: E402
-from dreamlite.train.data import build_source  # noqa: E402
-from dreamlite.train.data.base import fit, to_pixels  # noqa: E402
-from dreamlite.train.encode import Conditioner, pad_embeddings  # noqa: E402
+from dreamlite.loading import load_components, resolve_model_path
+from dreamlite.models.layers import Attention
+from dreamlite.train.data import build_source
+from dreamlite.train.data.base import fit, to_pixels
+from dreamlite.train.encode import Conditioner, pad_embeddings
 
 
 def attention_probabilities(module: Attention, x: torch.Tensor, position: torch.Tensor | None) -> torch.Tensor:

@@ -359,7 +359,10 @@ def test_in_context_positions_let_attention_look_up_the_same_place_in_the_other_
     code = layers.in_context_position_code(height, width, dim)
     grid = values[0].reshape(height, width, dim)
     expected = (grid[:, :4] + grid[:, 4:]).repeat(1, 2, 1) / 2
-    error = lambda out: (out[0].reshape(height, width, dim) - expected).abs().max() / expected.abs().max()  # noqa: E731
+
+    def error(out):
+        return (out[0].reshape(height, width, dim) - expected).abs().max() / expected.abs().max()
+
     with torch.no_grad():
         assert error(attention(values, position=code)) < 0.02
         assert error(attention(values)) > 0.3  # without the code: near-uniform over all 16 tokens

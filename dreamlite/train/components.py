@@ -37,7 +37,9 @@ WEIGHTLESS_FIELDS = (*INERT_FIELDS, "in_context_positions")
 
 def _same_weights(a: UNetConfig, b: UNetConfig) -> bool:
     """Whether two U-Net configs differ only in fields that shape no weights (WEIGHTLESS_FIELDS)."""
-    shaping = lambda c: {f.name: getattr(c, f.name) for f in fields(c) if f.name not in WEIGHTLESS_FIELDS}  # noqa: E731
+    def shaping(c: UNetConfig) -> dict:
+        return {f.name: getattr(c, f.name) for f in fields(c) if f.name not in WEIGHTLESS_FIELDS}
+
     return shaping(a) == shaping(b)
 
 
