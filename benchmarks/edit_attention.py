@@ -17,13 +17,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from edit_source_use import _all_in_cell
+from edit_source_use import encoded_edits
 
-from dreamlite.loading import load_components, resolve_model_path
 from dreamlite.models.layers import Attention
-from dreamlite.train.data import build_source
-from dreamlite.train.data.base import fit, to_pixels
-from dreamlite.train.encode import Conditioner, pad_embeddings
 
 
 def attention_probabilities(module: Attention, x: torch.Tensor, position: torch.Tensor | None) -> torch.Tensor:
@@ -46,22 +42,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=12345, help="seed of the ShapesWorld edit items")
     args = parser.parse_args()
     started = time.perf_counter()
-    components = load_components(resolve_model_path(args.model))
-    conditioner = Conditioner(components.vae, components.prompt_encoder, torch.device("cpu"), torch.float32)
-    factor = conditioner.vae_factor
-    size = components.unet.config.sample_size * factor
-    source = build_source({"kind": "shapes", "size": size}, "edit", seed=args.seed, where="edit-attention")
-    items = [source.item(k) for k in range(args.items)]
-    target_pixels = torch.stack([to_pixels(fit(i["target"], size, size)) for i in items])
-    source_pixels = torch.stack([to_pixels(fit(i["source"], size, size)) for i in items])
-    target, shown = conditioner.latents(target_pixels), conditioner.latents(source_pixels)
-    kept = _all_in_cell((target_pixels == source_pixels).all(dim=1, keepdim=True), factor)
-    background = source_pixels.flatten(2).mode(dim=2).values[:, :, None, None]
-    plain = _all_in_cell((source_pixels == background).all(dim=1, keepdim=True), factor)
-    kept_objects = kept * (1 - plain)  # (B, 1, h, w) latent cells of the target
-    text, mask = pad_embeddings([conditioner.edit(i["prompt"], i["source"]) for i in items])
-    ids = torch.full((len(items), 2), float(size))
-    unet = components.unet.eval()
+    batch = encoded_edits(args.model, args.items, args.seed, where="edit-attention")
+    target, shown, text, mask, ids, unet = batch.target, batch.shown, batch.text, batch.mask, batch.ids, batch.unet
+    kept_objects = batch.kept * (1 - batch.plain)  # (B, 1, h, w) latent cells of the target
+    n = len(target)
 
     captured = []
     layers = [(name, m) for name, m in unet.named_modules() if isinstance(m, Attention)]
@@ -80,19 +64,19 @@ def main() -> None:
             noise = torch.randn(target.shape, generator=generator)
             captured.clear()
             noisy = (1 - value) * target + value * noise
-            unet(torch.cat([noisy, shown], dim=3), torch.full((len(items),), value * 1000), text, mask, ids)
+            unet(torch.cat([noisy, shown], dim=3), torch.full((n,), value * 1000), text, mask, ids)
             for name, probs in captured:
                 scale = round((2 * h * w / probs.shape[-1]) ** 0.5)
                 gh, gw, half = h // scale, 2 * w // scale, w // scale
                 chosen = torch.nn.functional.max_pool2d(kept_objects, scale)[:, 0] > 0  # (B, gh, half)
-                grid = probs.reshape(len(items), gh, gw, gh, gw)[:, :, :half]  # target-half queries
+                grid = probs.reshape(n, gh, gw, gh, gw)[:, :, :half]  # target-half queries
                 on_source = grid[..., half:].sum((-1, -2))
                 rows, cols = torch.meshgrid(torch.arange(gh), torch.arange(half), indexing="ij")
                 same = grid[:, rows, cols, rows, cols + half]  # (B, gh, half)
                 top = grid[..., half:].flatten(-2).amax(-1)
                 print(f"{value:>4.1f} {name:<52} {gh}x{gw:<3} {on_source[chosen].mean():>7.3f} "
                       f"{same[chosen].mean():>6.3f} {1 / (gh * gw):>7.3f} {(same >= top)[chosen].float().mean():>5.2f}")
-    print(f"({len(items)} items, {int(chosen.sum())} kept-object queries at the coarsest level; "
+    print(f"({n} items, {int(chosen.sum())} kept-object queries at the coarsest level; "
           f"{time.perf_counter() - started:.1f} s)")
 
 

@@ -14,6 +14,7 @@ for plain background (`kept bg`) and cells with some of an object in them (`kept
 
 import argparse
 import time
+from types import SimpleNamespace
 
 import torch
 
@@ -29,6 +30,27 @@ def _all_in_cell(mask: torch.Tensor, factor: int) -> torch.Tensor:
     return -torch.nn.functional.max_pool2d(-mask.float(), factor)
 
 
+def encoded_edits(model: str, count: int, seed: int, where: str) -> SimpleNamespace:
+    """`count` fresh ShapesWorld edits encoded with the checkpoint's own VAE and prompt encoder: latents of the
+    target and the source, the target's latent cells that the edit leaves as they were (`kept`) and those of
+    plain background (`plain`), as (B, 1, h, w) floats; the instruction states, mask and time ids; the U-Net."""
+    components = load_components(resolve_model_path(model))
+    conditioner = Conditioner(components.vae, components.prompt_encoder, torch.device("cpu"), torch.float32)
+    factor = conditioner.vae_factor
+    size = components.unet.config.sample_size * factor
+    source = build_source({"kind": "shapes", "size": size}, "edit", seed=seed, where=where)
+    items = [source.item(k) for k in range(count)]
+    target_pixels = torch.stack([to_pixels(fit(i["target"], size, size)) for i in items])
+    source_pixels = torch.stack([to_pixels(fit(i["source"], size, size)) for i in items])
+    background = source_pixels.flatten(2).mode(dim=2).values[:, :, None, None]  # the commonest value per channel
+    text, mask = pad_embeddings([conditioner.edit(i["prompt"], i["source"]) for i in items])
+    return SimpleNamespace(
+        target=conditioner.latents(target_pixels), shown=conditioner.latents(source_pixels),
+        kept=_all_in_cell((target_pixels == source_pixels).all(dim=1, keepdim=True), factor),
+        plain=_all_in_cell((source_pixels == background).all(dim=1, keepdim=True), factor),
+        text=text, mask=mask, ids=torch.full((count, 2), float(size)), unet=components.unet.eval())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="pipeline folder or short name")
@@ -37,28 +59,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=12345, help="seed of the ShapesWorld edit items")
     args = parser.parse_args()
     started = time.perf_counter()
-    components = load_components(resolve_model_path(args.model))
-    conditioner = Conditioner(components.vae, components.prompt_encoder, torch.device("cpu"), torch.float32)
-    size = components.unet.config.sample_size * conditioner.vae_factor
-    source = build_source({"kind": "shapes", "size": size}, "edit", seed=args.seed, where="edit-source-use")
-    items = [source.item(k) for k in range(args.items)]
-    target_pixels = torch.stack([to_pixels(fit(i["target"], size, size)) for i in items])
-    source_pixels = torch.stack([to_pixels(fit(i["source"], size, size)) for i in items])
-    target, shown = conditioner.latents(target_pixels), conditioner.latents(source_pixels)
-    factor = conditioner.vae_factor
-    kept = _all_in_cell((target_pixels == source_pixels).all(dim=1, keepdim=True), factor)
-    background = source_pixels.flatten(2).mode(dim=2).values[:, :, None, None]  # the commonest value per channel
-    plain = _all_in_cell((source_pixels == background).all(dim=1, keepdim=True), factor)
+    batch = encoded_edits(args.model, args.items, args.seed, where="edit-source-use")
+    target, shown, kept, plain = batch.target, batch.shown, batch.kept, batch.plain
     groups = (kept * plain, kept * (1 - plain), 1 - kept)
-    text, mask = pad_embeddings([conditioner.edit(i["prompt"], i["source"]) for i in items])
-    ids = torch.full((len(items), 2), float(size))
+    text, mask, ids, unet = batch.text, batch.mask, batch.ids, batch.unet
     generator = torch.Generator().manual_seed(0)
-    unet = components.unet.eval()
     print(f"{'t':>5} {'source':>8} {'withheld':>9} {'target':>8} {'kept bg':>8} {'kept obj':>8} {'changed':>8}")
     with torch.no_grad():
         for value in (float(v) for v in args.times.split(",")):
             noise = torch.randn(target.shape, generator=generator)
-            t = torch.full((len(items),), value)
+            t = torch.full((len(target),), value)
             errors = [velocity_error(unet, target, condition, noise, t, text, mask, ids)
                       for condition in (shown, torch.zeros_like(shown), target)]
             losses = [e.mean().item() for e in errors]
@@ -67,7 +77,7 @@ def main() -> None:
             print(f"{value:>5.2f} {losses[0]:>8.3f} {losses[1]:>9.3f} {losses[2]:>8.3f} "
                   + " ".join(f"{v:>8.3f}" for v in split))
     shares = ", ".join(f"{m.mean().item():.0%} {name}" for m, name in zip(groups, ("kept bg", "kept obj", "changed")))
-    print(f"({len(items)} items; target cells: {shares}; {time.perf_counter() - started:.1f} s)")
+    print(f"({len(target)} items; target cells: {shares}; {time.perf_counter() - started:.1f} s)")
 
 
 if __name__ == "__main__":

@@ -7,12 +7,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_edit_source_use_reports_the_three_conditions_and_the_split_by_cell(tiny_model_dir):
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "edit_source_use.py"), str(tiny_model_dir),
-                             "--items", "2", "--times", "0.5,0.9"], capture_output=True, text=True, timeout=120,
+def run_benchmark(script: str, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *args], capture_output=True,
+                            text=True, timeout=timeout, check=False,
                             env={"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
                                  "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+def test_edit_source_use_reports_the_three_conditions_and_the_split_by_cell(tiny_model_dir):
+    result = run_benchmark("edit_source_use.py", str(tiny_model_dir), "--items", "2", "--times", "0.5,0.9")
     rows = [line.split() for line in result.stdout.splitlines() if line.strip().startswith("0.")]
     assert [row[0] for row in rows] == ["0.50", "0.90"]
     assert all(len(row) == 7 and all(float(v) >= 0 for v in row[1:4]) for row in rows)
@@ -21,12 +26,8 @@ def test_edit_source_use_reports_the_three_conditions_and_the_split_by_cell(tiny
 
 
 def test_prompt_binding_reports_the_encoder_and_the_loss_gap(tiny_model_dir):
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "prompt_binding.py"), str(tiny_model_dir),
-                             "--items", "3", "--readout-prompts", "40", "--readout-steps", "20",
-                             "--losses"], capture_output=True, text=True, timeout=300,
-                            env={"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-                                 "PATH": "/usr/bin:/bin"})
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = run_benchmark("prompt_binding.py", str(tiny_model_dir), "--items", "3", "--readout-prompts", "40",
+                           "--readout-steps", "20", "--losses", timeout=300)
     values = {k.strip(): v for k, v in (line.split(":", 1) for line in result.stdout.splitlines()
                                          if ":" in line and "U-Net" not in line)}
     assert {"colour swap", "relation swap", "image change"} <= set(values)
@@ -55,11 +56,7 @@ def test_edit_attention_weights_are_the_ones_the_layer_uses():
 
 
 def test_edit_attention_reports_every_self_attention_layer(tiny_model_dir):
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "edit_attention.py"), str(tiny_model_dir),
-                             "--items", "3", "--times", "0.5"], capture_output=True, text=True, timeout=120,
-                            env={"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-                                 "PATH": "/usr/bin:/bin"})
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = run_benchmark("edit_attention.py", str(tiny_model_dir), "--items", "3", "--times", "0.5")
     rows = [line.split() for line in result.stdout.splitlines() if line.startswith(" 0.5")]
     assert rows and all(row[1].endswith(".attn1") and len(row) == 7 for row in rows)
     for row in rows:
