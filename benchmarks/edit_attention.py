@@ -9,7 +9,6 @@ cannot find the same place spreads its attention over the source.
     python benchmarks/edit_attention.py dreamlite/assets/shapes-base --items 48
 """
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -17,30 +16,18 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from edit_source_use import encoded_edits
+from edit_source_use import edit_arguments, encoded_edits
 
 from dreamlite.models.layers import Attention
 
 
 def attention_probabilities(module: Attention, x: torch.Tensor, position: torch.Tensor | None) -> torch.Tensor:
-    """(B, N, N) self-attention weights of `module` on tokens `x`, averaged over heads (as its forward computes)."""
-    keyed = x if position is None else x + position
-    q = module.to_q(keyed).unflatten(-1, (module.heads, -1))
-    k = module.to_k(keyed).unflatten(-1, (module.kv_heads, -1))
-    if module.norm_q is not None:
-        q, k = module.norm_q(q), module.norm_k(k)
-    k = k.repeat_interleave(module.heads // module.kv_heads, dim=2)
-    logits = torch.einsum("bnhd,bmhd->bhnm", q, k) / q.shape[-1] ** 0.5
-    return logits.softmax(-1).mean(1)
+    """(B, N, N) self-attention weights of `module` on tokens `x`, averaged over heads."""
+    return module.attention_weights(x, position=position).mean(1)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="pipeline folder or short name")
-    parser.add_argument("--items", type=int, default=48)
-    parser.add_argument("--times", default="0.3,0.6,0.9", help="comma-separated t in (0, 1); 1 is pure noise")
-    parser.add_argument("--seed", type=int, default=12345, help="seed of the ShapesWorld edit items")
-    args = parser.parse_args()
+    args = edit_arguments(__doc__, items=48).parse_args()
     started = time.perf_counter()
     batch = encoded_edits(args.model, args.items, args.seed, where="edit-attention")
     target, shown, text, mask, ids, unet = batch.target, batch.shown, batch.text, batch.mask, batch.ids, batch.unet

@@ -30,6 +30,16 @@ def _all_in_cell(mask: torch.Tensor, factor: int) -> torch.Tensor:
     return -torch.nn.functional.max_pool2d(-mask.float(), factor)
 
 
+def edit_arguments(description: str, items: int) -> argparse.ArgumentParser:
+    """The command line both edit benchmarks take: a model, how many fresh edits, at which times, from which seed."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="pipeline folder or short name")
+    parser.add_argument("--items", type=int, default=items)
+    parser.add_argument("--times", default="0.3,0.6,0.9", help="comma-separated t in (0, 1); 1 is pure noise")
+    parser.add_argument("--seed", type=int, default=12345, help="seed of the ShapesWorld edit items")
+    return parser
+
+
 def encoded_edits(model: str, count: int, seed: int, where: str) -> SimpleNamespace:
     """`count` fresh ShapesWorld edits encoded with the checkpoint's own VAE and prompt encoder: latents of the
     target and the source, the target's latent cells that the edit leaves as they were (`kept`) and those of
@@ -52,12 +62,7 @@ def encoded_edits(model: str, count: int, seed: int, where: str) -> SimpleNamesp
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="pipeline folder or short name")
-    parser.add_argument("--items", type=int, default=64)
-    parser.add_argument("--times", default="0.3,0.6,0.9", help="comma-separated t in (0, 1); 1 is pure noise")
-    parser.add_argument("--seed", type=int, default=12345, help="seed of the ShapesWorld edit items")
-    args = parser.parse_args()
+    args = edit_arguments(__doc__, items=64).parse_args()
     started = time.perf_counter()
     batch = encoded_edits(args.model, args.items, args.seed, where="edit-source-use")
     target, shown, kept, plain = batch.target, batch.shown, batch.kept, batch.plain

@@ -141,17 +141,29 @@ class Attention(nn.Module):
         self.norm_k = norm(head_dim, eps=1e-5) if norm else None
         self.to_out = nn.ModuleList([nn.Linear(dim, dim), nn.Dropout(dropout)])
 
+    def _queries_keys(self, x: torch.Tensor, context: torch.Tensor | None, position: torch.Tensor | None):
+        """(B, N, heads, d) queries and (B, L, kv_heads, d) keys, q/k-normalised; `position` applies to
+        self-attention (context None) and is added once, to both."""
+        positioned = x if position is None else x + position
+        q = self.to_q(positioned).unflatten(-1, (self.heads, -1))
+        k = self.to_k(positioned if context is None else context).unflatten(-1, (self.kv_heads, -1))
+        if self.norm_q is not None:
+            q, k = self.norm_q(q), self.norm_k(k)
+        return q, k
+
+    def attention_weights(self, x: torch.Tensor, context: torch.Tensor | None = None,
+                          position: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, heads, N, L) softmax weights that forward() applies (no bias): for inspection, not the fast path."""
+        q, k = self._queries_keys(x, context, position)
+        k = k.repeat_interleave(self.heads // self.kv_heads, dim=2)
+        return (torch.einsum("bnhd,bmhd->bhnm", q, k) / q.shape[-1] ** 0.5).softmax(-1)
+
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None,
                 bias: torch.Tensor | None = None, position: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B, N, dim); context: (B, L, context_dim) or None for self-attention; bias: added to the logits;
         position: (N, dim) added to what queries and keys are computed from (self-attention only), not to values."""
-        context = x if context is None else context
-        keyed = context if position is None else context + position
-        q = self.to_q(x if position is None else x + position).unflatten(-1, (self.heads, -1))
-        k = self.to_k(keyed).unflatten(-1, (self.kv_heads, -1))
-        v = self.to_v(context).unflatten(-1, (self.kv_heads, -1))
-        if self.norm_q is not None:
-            q, k = self.norm_q(q), self.norm_k(k)
+        q, k = self._queries_keys(x, context, position)
+        v = self.to_v(x if context is None else context).unflatten(-1, (self.kv_heads, -1))
         # enable_gqa shares each K/V head across its group of query heads without materialising copies.
         out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=bias,
                                              enable_gqa=self.kv_heads != self.heads)
