@@ -42,7 +42,7 @@ def test_eval_images_prints_a_table_and_writes_json(rendered, tmp_path, capsys):
     assert main(["eval", "shapes", "--images", str(rendered), "--json", str(out)]) == 0
     assert "| generation | counting |" in capsys.readouterr().out
     scores = json.loads(out.read_text())
-    assert set(scores) == {"generation", "editing", "editing_kept", "overall"}
+    assert set(scores) == {"generation", "editing", "editing_kept", "editing_applied", "overall"}
     assert scores["overall"] == 1.0 and scores["editing"]["move"] == 1.0 and scores["editing_kept"]["move"] == 1.0
 
 

@@ -29,6 +29,13 @@ def _of(items, category):
     return [item for _, c, item in items if c == category]
 
 
+def _blank(item) -> np.ndarray:
+    """The item's source background with no objects on it."""
+    blank = np.empty_like(render_scene(item.source))
+    blank[:] = BACKGROUND_COLORS[item.source.background]
+    return blank
+
+
 def test_ground_truth_eval_split_scores_at_least_099_everywhere(tmp_path):
     render_split(tmp_path)
     summary = summarize(score_dir(tmp_path))
@@ -162,9 +169,7 @@ def test_kept_counts_the_untouched_objects_an_edit_keeps(eval_items):
     for item in items:
         source = render_scene(item.source)
         assert score_edit(source, render_scene(item.target), item.spec).kept == 1.0
-        blank = np.empty_like(source)
-        blank[:] = BACKGROUND_COLORS[item.source.background]
-        assert score_edit(source, blank, item.spec).kept == 0.0
+        assert score_edit(source, _blank(item), item.spec).kept == 0.0
         target = item.target.objects
         bystander = next(k for k, o in enumerate(target) if o in item.source.objects)
         other = OBJECT_NAMES[(OBJECT_NAMES.index(target[bystander].color) + 3) % len(OBJECT_NAMES)]
@@ -176,11 +181,27 @@ def test_kept_counts_the_untouched_objects_an_edit_keeps(eval_items):
     assert score_edit(render_scene(style.source), render_scene(style.target), style.spec).kept is None
 
 
-def test_summary_reports_kept_per_edit_category_apart_from_the_pass_rates(tmp_path):
+def test_applied_counts_the_changes_an_edit_makes_whatever_it_does_to_the_rest(eval_items):
+    """`applied`: 1 when the edit is right, 0 when the source comes back unchanged; a blank output makes every
+    removal (applied 1, kept 0) and no addition (applied 0)."""
+    for category in EDIT_CATEGORIES:
+        for item in _of(eval_items, category)[:6]:
+            source = render_scene(item.source)
+            assert score_edit(source, render_scene(item.target), item.spec).applied == 1.0, item.spec
+            assert score_edit(source, source, item.spec).applied == 0.0, item.spec
+    remove = next(i for i in _of(eval_items, "remove") if len(i.source.objects) >= 2)
+    verdict = score_edit(render_scene(remove.source), _blank(remove), remove.spec)
+    assert (verdict.passed, verdict.applied, verdict.kept) == (False, 1.0, 0.0)
+    add = _of(eval_items, "add")[0]
+    assert score_edit(render_scene(add.source), _blank(add), add.spec).applied == 0.0
+
+
+def test_summary_reports_kept_and_applied_per_edit_category_apart_from_the_pass_rates(tmp_path):
     render_split(tmp_path, count=4)
     summary = summarize(score_dir(tmp_path))
-    kept = summary["editing_kept"]
+    kept, applied = summary["editing_kept"], summary["editing_applied"]
     assert set(kept) == {"overall", *(c for c in EDIT_CATEGORIES if c != "style")}
-    assert min(kept.values()) >= 0.99
+    assert set(applied) == {"overall", *EDIT_CATEGORIES}
+    assert min(kept.values()) >= 0.99 and min(applied.values()) >= 0.99
     assert summary["overall"] == pytest.approx((summary["generation"]["overall"] + summary["editing"]["overall"]) / 2)
-    assert "| kept |" in format_table(summary)
+    assert "| applied | kept |" in format_table(summary)

@@ -8,9 +8,10 @@ Editing: the source image's objects, with the spec's ops applied, give the expec
 hold exactly those, one to one: same shape, colour and fill, and each object the ops did not move or resize
 within POSITION_TOLERANCE and SIZE_TOLERANCE of where and how big it was; plus the expected background.
 So an edit that is not made, made on the wrong object, or made while disturbing anything else, fails.
-Beside the verdict, `kept` is the share of the source objects the ops leave alone that the output still holds
-(matched one to one by the same rule): it tells an edit that lost the scene from one that only missed the
-instruction, which pass/fail alone does not.
+Beside the verdict, two shares split a failure into its halves, which pass/fail alone does not: `kept` is the
+share of the source objects the ops leave alone that the output still holds (matched one to one by the same
+rule), and `applied` the share of the instruction's changes the output shows, whatever became of the rest: each
+changed or added object found, each removed object gone, and the new background if the ops change it.
 """
 
 from dataclasses import dataclass, field, replace
@@ -29,6 +30,7 @@ class Verdict:
     passed: bool
     reason: str = ""
     kept: float | None = None  # editing: share of untouched source objects still there (None: none to keep)
+    applied: float | None = None  # editing: share of the ops' changes the output shows
 
 
 def _matches(d: Detection, shape: str, color: str | None) -> bool:
@@ -98,8 +100,9 @@ def _resolve(target: dict, source: list[Detection]) -> int:
     return hits[0]
 
 
-def expected_after(ops: list[dict], source_bg: str | None, source: list[Detection]):
-    """Background and objects the edited image should show, from the source's detections and the ops."""
+def _slots_after(ops: list[dict], source_bg: str | None, source: list[Detection]):
+    """What the edited image should show, from the source's detections and the ops: (background, one slot per
+    source object: what it must become, None if removed; objects added)."""
     slots = [Expected(d.shape, d.color, d.hollow, (d.cx, d.cy), None, d.size, "same", d.describe()) for d in source]
     added, background = [], source_bg
     for op in ops:
@@ -126,7 +129,7 @@ def expected_after(ops: list[dict], source_bg: str | None, source: list[Detectio
             slots = [s and replace(s, hollow=True, label=f"outlined {s.label}") for s in slots]
         else:
             raise Unjudgeable(f"unknown op {kind!r}")
-    return background, [s for s in slots if s is not None] + added
+    return background, slots, added
 
 
 def _matched(expected: list[Expected], found: list[Detection]) -> int:
@@ -153,18 +156,26 @@ def _one_to_one(expected: list[Expected], found: list[Detection]) -> bool:
 def judge_edit(spec: dict, source, output) -> Verdict:
     """`source` and `output` are (background, detections) pairs from `find_objects`."""
     try:
-        background, expected = expected_after(spec["ops"], *source)
+        background, slots, added = _slots_after(spec["ops"], *source)
     except Unjudgeable as err:
         return Verdict(False, str(err))
     out_bg, found = output
-    untouched = [e for e in expected_after([], None, source[1])[1] if e in expected]  # slots the ops left alone
+    originals = _slots_after([], None, source[1])[1]
+    expected = [s for s in slots if s is not None] + added
+    untouched = [o for o in originals if o in expected]  # source objects the ops left alone
     kept = _matched(untouched, found) / len(untouched) if untouched else None
+    changed = [s for o, s in zip(originals, slots) if s is not None and s != o] + added
+    removed = [o for o, s in zip(originals, slots) if s is None]
+    new_bg = background != source[0]
+    checks = len(changed) + len(removed) + new_bg
+    gone = sum(not any(o.accepts(d) for d in found) for o in removed)
+    applied = (_matched(changed, found) + gone + (new_bg and out_bg == background)) / checks if checks else None
     if out_bg != background:
-        return Verdict(False, f"background {out_bg or 'unknown'}, expected {background}", kept)
+        return Verdict(False, f"background {out_bg or 'unknown'}, expected {background}", kept, applied)
     if _one_to_one(expected, found):
-        return Verdict(True, kept=kept)
+        return Verdict(True, kept=kept, applied=applied)
     missing = [e.label for e in expected if not any(e.accepts(d) for d in found)]
     extra = [d.describe() for d in found if not any(e.accepts(d) for e in expected)]
     parts = [f"missing {', '.join(missing)}"] if missing else []
     parts += [f"unexpected {', '.join(extra)}"] if extra else []
-    return Verdict(False, "; ".join(parts) or f"found {len(found)} objects, expected {len(expected)}", kept)
+    return Verdict(False, "; ".join(parts) or f"found {len(found)} objects, expected {len(expected)}", kept, applied)

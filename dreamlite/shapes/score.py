@@ -2,8 +2,9 @@
 
 Scores are pass rates.  A task's `overall` is the mean of its categories (so each category weighs the same,
 as in GenEval); the top-level `overall` is the mean of the tasks present.  For editing the summary also holds
-`editing_kept`: per category, the mean share of the source objects an edit should leave alone that it kept
-(over the items that have any), a diagnostic beside the pass rate, not part of `overall`.
+two diagnostics beside the pass rates, not part of `overall`, per category over the items that have any:
+`editing_kept`, the mean share of the source objects an edit should leave alone that it kept, and
+`editing_applied`, the mean share of the instruction's changes the output shows (judge.py).
 """
 
 from dataclasses import dataclass
@@ -17,6 +18,9 @@ from .judge import Verdict, judge_edit, judge_generation
 from .layout import TASKS, ShapesError, read_index
 
 
+SHARES = ("applied", "kept")  # per-item editing diagnostics, averaged per category beside the pass rates
+
+
 @dataclass(frozen=True)
 class ItemScore:
     id: str
@@ -25,6 +29,7 @@ class ItemScore:
     passed: bool
     reason: str
     kept: float | None = None  # editing: share of untouched source objects still in the output
+    applied: float | None = None  # editing: share of the instruction's changes the output shows
 
 
 def load_rgb(path) -> np.ndarray:
@@ -51,7 +56,8 @@ def score_record(record: dict, root: Path, transform=None) -> ItemScore:
         verdict = score_generation(image, record["spec"])
     else:
         verdict = score_edit(load_rgb(root / record["source"]), image, record["spec"])
-    return ItemScore(record["id"], record["task"], record["category"], verdict.passed, verdict.reason, verdict.kept)
+    return ItemScore(record["id"], record["task"], record["category"], verdict.passed, verdict.reason, verdict.kept,
+                     verdict.applied)
 
 
 def check_images(records: list[dict], root: Path) -> None:
@@ -94,28 +100,30 @@ def summarize(scores: list[ItemScore]) -> dict:
         per = {c: float(np.mean(v)) for c, v in per.items() if v}
         if per:
             summary[task] = {"overall": float(np.mean(list(per.values()))), **per}
-    kept = {c: [s.kept for s in scores if s.task == "editing" and s.category == c and s.kept is not None]
-            for c in TASKS["editing"]}
-    kept = {c: float(np.mean(v)) for c, v in kept.items() if v}
-    if kept:
-        summary["editing_kept"] = {"overall": float(np.mean(list(kept.values()))), **kept}
+    for share in SHARES:
+        per = {c: [getattr(s, share) for s in scores if s.task == "editing" and s.category == c
+                   and getattr(s, share) is not None] for c in TASKS["editing"]}
+        per = {c: float(np.mean(v)) for c, v in per.items() if v}
+        if per:
+            summary[f"editing_{share}"] = {"overall": float(np.mean(list(per.values()))), **per}
     summary["overall"] = float(np.mean([summary[t]["overall"] for t in TASKS if t in summary] or [0.0]))
     return summary
 
 
 def format_table(summary: dict, scores: list[ItemScore] | None = None) -> str:
     """A Markdown table of the summary, with item counts when the scores are given."""
-    kept = summary.get("editing_kept", {})
-    lines = ["| task | category | score | kept | items |", "| --- | --- | ---: | ---: | ---: |"]
+    shares = {k: summary.get(f"editing_{k}", {}) for k in SHARES}
+    lines = ["| task | category | score | applied | kept | items |", "| --- | --- | ---: | ---: | ---: | ---: |"]
     for task in TASKS:
         if task not in summary:
             continue
         for category, value in summary[task].items():
             n = sum(s.task == task and (category == "overall" or s.category == category) for s in scores or [])
             name = f"**{category}**" if category == "overall" else category
-            share = f"{kept[category]:.3f}" if task == "editing" and category in kept else ""
-            lines.append(f"| {task} | {name} | {value:.3f} | {share} | {n if scores else ''} |")
-    lines.append(f"| **all** | **overall** | {summary['overall']:.3f} | | {len(scores) if scores else ''} |")
-    if kept:
-        lines.append("\nkept: share of the source objects an edit should leave alone that the output still holds.")
+            cells = [f"{shares[k][category]:.3f}" if task == "editing" and category in shares[k] else "" for k in SHARES]
+            lines.append(f"| {task} | {name} | {value:.3f} | {' | '.join(cells)} | {n if scores else ''} |")
+    lines.append(f"| **all** | **overall** | {summary['overall']:.3f} | | | {len(scores) if scores else ''} |")
+    if any(shares.values()):
+        lines.append("\napplied: share of the instruction's changes the output shows; kept: share of the source objects "
+                     "an edit should leave alone that the output still holds.")
     return "\n".join(lines)
