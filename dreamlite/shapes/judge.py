@@ -100,10 +100,15 @@ def _resolve(target: dict, source: list[Detection]) -> int:
     return hits[0]
 
 
+def _source_slots(source: list[Detection]) -> list[Expected]:
+    """Each source object as it stands: same shape, colour, fill, place and size."""
+    return [Expected(d.shape, d.color, d.hollow, (d.cx, d.cy), None, d.size, "same", d.describe()) for d in source]
+
+
 def _slots_after(ops: list[dict], source_bg: str | None, source: list[Detection]):
     """What the edited image should show, from the source's detections and the ops: (background, one slot per
     source object: what it must become, None if removed; objects added)."""
-    slots = [Expected(d.shape, d.color, d.hollow, (d.cx, d.cy), None, d.size, "same", d.describe()) for d in source]
+    slots = _source_slots(source)
     added, background = [], source_bg
     for op in ops:
         kind = op["op"]
@@ -160,7 +165,7 @@ def judge_edit(spec: dict, source, output) -> Verdict:
     except Unjudgeable as err:
         return Verdict(False, str(err))
     out_bg, found = output
-    originals = _slots_after([], None, source[1])[1]
+    originals = _source_slots(source[1])
     expected = [s for s in slots if s is not None] + added
     untouched = [o for o in originals if o in expected]  # source objects the ops left alone
     kept = _matched(untouched, found) / len(untouched) if untouched else None
