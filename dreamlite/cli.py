@@ -79,7 +79,8 @@ def cmd_edit(args) -> int:
     width, height = args.size or (None, None)
     images = pipe.edit(source, args.instruction, height=height, width=width, steps=args.steps,
                        guidance_scale=args.guidance, image_guidance_scale=args.image_guidance, seed=args.seed,
-                       num_images=args.num, negative_prompt=args.negative, progress=True)
+                       num_images=args.num, negative_prompt=args.negative, progress=True,
+                       keep_source=args.keep_source)
     for path in save_images(images, args.out):
         print(path)
     return 0
@@ -98,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("instruction")
     edit.add_argument("--image", required=True, help="source image")
     edit.add_argument("--image-guidance", type=float, default=None, help="image guidance scale (default 1.5)")
+    edit.add_argument("--keep-source", type=float, default=None, metavar="THRESHOLD",
+                      help="hold the source outside the region the instruction changes (0-1, e.g. 0.5; off by "
+                           "default, as in diffusers)")
     add_sampling_args(edit)
     edit.set_defaults(func=cmd_edit)
 

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from . import loading
 from .images import load_image, to_pil, to_tensor
-from .sampling import Conditioning, denoise, flow_sigmas, guided_velocity
+from .sampling import Conditioning, denoise, edit_region, flow_sigmas, guided_velocity, keep_outside
 from .text.templates import wrap_edit, wrap_generate
 
 # Official defaults: the base model samples 28 steps with guidance; the mobile model was distilled to 4 steps
@@ -25,6 +25,7 @@ DEFAULTS = {
     "base": {"steps": 28, "guidance_scale": 3.5, "image_guidance_scale": 1.5},
     "mobile": {"steps": 4, "guidance_scale": None, "image_guidance_scale": None},
 }
+MASK_NOISES = 4  # noises averaged by edit_region when keep_source is on
 
 
 class InputError(ValueError):
@@ -92,7 +93,7 @@ class DreamLite:
         wrapped = wrap_generate(prompt)
         texts = [wrapped] if self.variant == "mobile" else [negative_prompt or "", wrapped]
         embeds, mask = self.prompt_encoder.encode(texts, "generate")
-        noise = self._noise(num_images, height, width, seed)
+        noise = self._noise(num_images, height, width, self._generator(seed))
         cond_latents = torch.zeros(len(texts) * num_images, *noise.shape[1:], device=self.device, dtype=noise.dtype)
         cond = self._conditioning(embeds, mask, cond_latents, height, width, num_images)
         return self._sample(noise, cond, steps, scale or 1.0, 1.0, progress, callback)
@@ -101,9 +102,14 @@ class DreamLite:
     def edit(self, image: str | Path | Image.Image, instruction: str, height: int | None = None,
              width: int | None = None, steps: int | None = None, guidance_scale: float | None = None,
              image_guidance_scale: float | None = None, seed: int | None = None, num_images: int = 1,
-             negative_prompt: str = "", progress: bool = False,
+             negative_prompt: str = "", progress: bool = False, keep_source: float | None = None,
              callback: Callable[[int, torch.Tensor], None] | None = None) -> list[Image.Image]:
-        """Instruction-based editing of `image`. Sizes default to the source's, rounded down to the size multiple."""
+        """Instruction-based editing of `image`. Sizes default to the source's, rounded down to the size multiple.
+
+        keep_source: off (None, as diffusers' pipelines) or a threshold in (0, 1]: first estimate where the
+        instruction changes the image (sampling.edit_region, from MASK_NOISES extra noises of the same seed), then
+        hold every other latent cell to the source while denoising (sampling.keep_outside). Guided editing only.
+        """
         source = load_image(image)
         m = self.size_multiple
         if height is None and width is None:
@@ -112,17 +118,26 @@ class DreamLite:
                                         self.default_size if width is None else width)
         steps, scale, image_scale = self._settings(steps, guidance_scale, image_guidance_scale)
         self._check_common(instruction, num_images)
+        if keep_source is not None and (self.variant == "mobile" or not 0 < keep_source <= 1):
+            raise InputError("keep_source takes a threshold in (0, 1] and needs a guided (base) checkpoint; "
+                             f"got {keep_source!r} for a {self.variant} one")
         wrapped = wrap_edit(instruction)
         negative = negative_prompt or ""
         texts = [wrapped] if self.variant == "mobile" else [negative, negative, wrapped]
         embeds, mask = self.prompt_encoder.encode(texts, "edit", image=source)
-        noise = self._noise(num_images, height, width, seed)
+        generator = self._generator(seed)
+        noise = self._noise(num_images, height, width, generator)
         pixels = to_tensor(source, height, width).to(self.device, self.dtype)
         # Source latents go in as the encoder gives them (DreamLite's VAE has scaling factor 1 and no shift).
         src = self.vae.encode(pixels).latents.expand(num_images, -1, -1, -1)
         blocks = [src] if self.variant == "mobile" else [torch.zeros_like(src), src, src]
         cond = self._conditioning(embeds, mask, torch.cat(blocks), height, width, num_images)
-        return self._sample(noise, cond, steps, scale or 1.0, image_scale or 1.0, progress, callback)
+        project = None
+        if keep_source is not None:
+            noises = [self._noise(num_images, height, width, generator) for _ in range(MASK_NOISES)]
+            region = edit_region(self.unet, cond, src, noises, threshold=keep_source)
+            project = keep_outside(region, src, noise)
+        return self._sample(noise, cond, steps, scale or 1.0, image_scale or 1.0, progress, callback, project)
 
     # ------------------------------------------------------------------ steps shared by both tasks
     def _settings(self, steps, scale, image_scale):
@@ -154,10 +169,13 @@ class DreamLite:
                                  f"U-Net's downsampling); try {near}")
         return height, width
 
-    def _noise(self, n: int, height: int, width: int, seed: int | None) -> torch.Tensor:
-        """Initial noise drawn on the CPU from `torch.Generator("cpu").manual_seed(seed)`, as diffusers does."""
-        seed = random.randrange(2**63) if seed is None else int(seed)
-        generator = torch.Generator("cpu").manual_seed(seed)
+    @staticmethod
+    def _generator(seed: int | None) -> torch.Generator:
+        """Noise comes from `torch.Generator("cpu").manual_seed(seed)`, as in diffusers."""
+        return torch.Generator("cpu").manual_seed(random.randrange(2**63) if seed is None else int(seed))
+
+    def _noise(self, n: int, height: int, width: int, generator: torch.Generator) -> torch.Tensor:
+        """Noise drawn on the CPU (the initial noise is the generator's first draw, as diffusers does)."""
         f = self.vae_scale_factor
         shape = (n, self.vae.config.latent_channels, height // f, width // f)
         return torch.randn(shape, generator=generator, dtype=self.dtype).to(self.device)
@@ -173,7 +191,7 @@ class DreamLite:
             branches=branches,
         )
 
-    def _sample(self, noise, cond, steps, scale, image_scale, progress, callback) -> list[Image.Image]:
+    def _sample(self, noise, cond, steps, scale, image_scale, progress, callback, project=None) -> list[Image.Image]:
         sigmas = flow_sigmas(steps, noise.shape[2], noise.shape[3], self.schedule)
         velocity = guided_velocity(self.unet, cond, scale, image_scale)
         with tqdm(total=steps, disable=not progress, desc="denoising", unit="step", leave=False) as bar:
@@ -182,7 +200,7 @@ class DreamLite:
                 if callback is not None:
                     callback(i, x)
 
-            latents = denoise(velocity, noise, sigmas, on_step)
+            latents = denoise(velocity, noise, sigmas, on_step, project)
         config = self.vae.config
         latents = latents / config.scaling_factor + (getattr(config, "shift_factor", 0.0) or 0.0)
         return to_pil(self.vae.decode(latents).sample)

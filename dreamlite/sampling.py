@@ -98,16 +98,59 @@ def combine_guidance(preds: torch.Tensor, branches: int, scale: float, image_sca
     return uncond + scale * (text - image) + image_scale * (image - uncond)
 
 
-def guided_velocity(unet: Callable, cond: Conditioning, scale: float = 1.0, image_scale: float = 1.0):
-    """A function (x, sigma) -> guided velocity for the target latents x of shape (B, C, h, w)."""
+def branch_velocities(unet: Callable, cond: Conditioning):
+    """A function (x, sigma) -> the target half of the U-Net's output for every branch, stacked branch-major."""
 
-    def velocity(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    def predict(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         x_in = pack_in_context(x.repeat(cond.branches, 1, 1, 1), cond.latents)
         timestep = (sigma * 1000).expand(x_in.shape[0]).to(x.dtype)
         out = unet(x_in, timestep, cond.text, cond.text_mask, cond.time_ids)
-        return combine_guidance(unpack_target(out, x.shape[-1]), cond.branches, scale, image_scale)
+        return unpack_target(out, x.shape[-1])
+
+    return predict
+
+
+def guided_velocity(unet: Callable, cond: Conditioning, scale: float = 1.0, image_scale: float = 1.0):
+    """A function (x, sigma) -> guided velocity for the target latents x of shape (B, C, h, w)."""
+    predict = branch_velocities(unet, cond)
+
+    def velocity(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return combine_guidance(predict(x, sigma), cond.branches, scale, image_scale)
 
     return velocity
+
+
+def edit_region(unet: Callable, cond: Conditioning, source: torch.Tensor, noises: list[torch.Tensor],
+                sigma: float = 0.5, threshold: float = 0.5) -> torch.Tensor:
+    """Where an instruction changes the source, as a (B, 1, h, w) mask of 0/1 in latent cells.
+
+    The mask-estimation step of DiffEdit (Couairon et al. 2022), on the dual-guidance branches: the source is
+    noised to `sigma` with each of `noises`, the velocities with and without the instruction (both with the
+    image) are compared, their absolute difference is averaged over channels and noises, scaled to [0, 1] per
+    image, and cells at or above `threshold` are the edit. Needs the 3-branch (guided editing) conditioning.
+    """
+    if cond.branches != 3:
+        raise ValueError("edit_region needs the 3-branch conditioning of guided editing")
+    predict = branch_velocities(unet, cond)
+    diff = torch.zeros_like(source[:, :1], dtype=torch.float32)
+    for noise in noises:
+        x = ((1 - sigma) * source.float() + sigma * noise.float()).to(source.dtype)
+        _, image, text = predict(x, torch.tensor(sigma, device=source.device)).float().chunk(3)
+        diff += (text - image).abs().mean(dim=1, keepdim=True)
+    low = diff.amin(dim=(2, 3), keepdim=True)
+    high = diff.amax(dim=(2, 3), keepdim=True)
+    return ((diff - low) / (high - low).clamp_min(1e-8) >= threshold).to(source.dtype)
+
+
+def keep_outside(mask: torch.Tensor, source: torch.Tensor, noise: torch.Tensor):
+    """A projection (x, sigma) -> x inside `mask`, and outside it the source noised to sigma along the same
+    noise the sampler started from; at sigma 0 the cells outside the mask are exactly the source's latents."""
+
+    def project(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        noised = (1 - sigma) * source.float() + sigma * noise.float()
+        return torch.lerp(noised, x.float(), mask.float()).to(x.dtype)
+
+    return project
 
 
 def euler_step(x: torch.Tensor, v: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor) -> torch.Tensor:
@@ -116,11 +159,15 @@ def euler_step(x: torch.Tensor, v: torch.Tensor, sigma: torch.Tensor, sigma_next
 
 
 def denoise(velocity: Callable, x: torch.Tensor, sigmas: torch.Tensor,
-            callback: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
-    """Euler integration of the flow ODE from sigmas[0] to sigmas[-1]; `callback(step, x)` after each step."""
+            callback: Callable[[int, torch.Tensor], None] | None = None,
+            project: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """Euler integration of the flow ODE from sigmas[0] to sigmas[-1]; `project(x, sigma)` (e.g. keep_outside)
+    after each step, then `callback(step, x)`."""
     sigmas = sigmas.to(x.device)
     for i in range(len(sigmas) - 1):
         x = euler_step(x, velocity(x, sigmas[i]), sigmas[i], sigmas[i + 1])
+        if project is not None:
+            x = project(x, sigmas[i + 1])
         if callback is not None:
             callback(i, x)
     return x

@@ -41,6 +41,10 @@ def test_edit_writes_png(model, tmp_path):
     code = main(["edit", "--model", model, "--image", str(source), "make it blue", "-o", str(out),
                  "--steps", "2", "--seed", "0", "--guidance", "2", "--image-guidance", "1.2"])
     assert code == 0 and Image.open(out).size == (48, 32)
+    kept = tmp_path / "kept.png"
+    assert main(["edit", "--model", model, "--image", str(source), "make it blue", "-o", str(kept),
+                 "--steps", "2", "--seed", "0", "--keep-source", "0.5"]) == 0
+    assert Image.open(kept).tobytes() != Image.open(out).tobytes()
 
 
 def test_user_errors_are_one_line(model, tmp_path, capsys):
@@ -51,6 +55,10 @@ def test_user_errors_are_one_line(model, tmp_path, capsys):
     assert len(err) == 1 and "not a readable image" in err[0]
     assert main(["generate", "--model", model, "x", "-o", str(tmp_path / "o.png"), "--size", "30"]) == 2
     assert "multiple of 16" in capsys.readouterr().err
+    random_image(32, 32).save(tmp_path / "in.png")
+    assert main(["edit", "--model", model, "--image", str(tmp_path / "in.png"), "x", "-o", str(tmp_path / "o.png"),
+                 "--keep-source", "2"]) == 2
+    assert "threshold in (0, 1]" in capsys.readouterr().err
     assert main(["generate", "--model", str(tmp_path / "nope"), "x", "-o", str(tmp_path / "o.png")]) == 2
 
 

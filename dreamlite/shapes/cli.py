@@ -73,15 +73,17 @@ def _score_model(args) -> int:
     except (ImportError, OSError, ValueError) as err:
         return _fail(f"cannot load model {args.model!r}: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
     summary = evaluate_model(model, args.out, items_dir=args.items, steps=args.steps, guidance=args.guidance,
-                             image_guidance=args.image_guidance, limit=args.limit)
+                             image_guidance=args.image_guidance, limit=args.limit, keep_source=args.keep_source)
     print(format_table(summary))
     print(f"reports in {args.out}: scores.json, scores.md, items.jsonl, grid.png")
     return 0
 
 
 def run_eval(args) -> int:
-    if args.images and (args.steps or args.guidance or args.image_guidance or args.items or args.out or args.limit):
-        return _fail("--steps, --guidance, --image-guidance, --items, --out and --limit go with --model, not --images")
+    if args.images and (args.steps or args.guidance or args.image_guidance or args.items or args.out or args.limit
+                        or args.keep_source is not None):
+        return _fail("--steps, --guidance, --image-guidance, --keep-source, --items, --out and --limit go with "
+                     "--model, not --images")
     if args.model and args.json:
         return _fail("--json goes with --images; with --model the scores go to OUTDIR/scores.json")
     return _score_images(args) if args.images else _score_model(args)
@@ -123,6 +125,8 @@ def register(subparsers) -> None:
     bench.add_argument("--guidance", type=float, help="with --model: text guidance scale")
     bench.add_argument("--image-guidance", type=float, help="with --model: image guidance scale (editing)")
     bench.add_argument("--limit", type=_positive, help="with --model: at most N items per category")
+    bench.add_argument("--keep-source", type=float, default=None, metavar="THRESHOLD",
+                       help="with --model: hold edits to the source outside the region the instruction changes")
     bench.set_defaults(func=_guard(run_eval))
 
 

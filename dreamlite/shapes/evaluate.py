@@ -34,7 +34,7 @@ def first_per_category(records: list[dict], limit: int) -> list[dict]:
     return kept
 
 
-def _sample(model, record: dict, root: Path, steps, guidance, image_guidance) -> Image.Image:
+def _sample(model, record: dict, root: Path, steps, guidance, image_guidance, keep_source=None) -> Image.Image:
     seed = int(record.get("seed", zlib.crc32(record["id"].encode())))
     height, width = record.get("height"), record.get("width")
     if record["task"] == "generation":
@@ -44,17 +44,19 @@ def _sample(model, record: dict, root: Path, steps, guidance, image_guidance) ->
         with Image.open(root / record["source"]) as im:
             source = im.convert("RGB")
         images = model.edit(source, record["prompt"], height=height, width=width, steps=steps,
-                            guidance_scale=guidance, image_guidance_scale=image_guidance, seed=seed, num_images=1)
+                            guidance_scale=guidance, image_guidance_scale=image_guidance, seed=seed, num_images=1,
+                            **({} if keep_source is None else {"keep_source": keep_source}))
     return images[0].convert("RGB")
 
 
 def evaluate_model(model, out_dir, items_dir=None, steps=None, guidance=None, image_guidance=None,
-                   limit: int | None = None, progress: bool = True) -> dict:
+                   limit: int | None = None, progress: bool = True, keep_source: float | None = None) -> dict:
     """Generate or edit every item of a split with `model`, score the results, write reports; returns the summary.
 
     items_dir: a split folder (default: the public eval split, rendered on the fly at the model's `default_size`,
     64 for a model without one).
     limit: at most this many items per category.
+    keep_source: passed to model.edit when set (DreamLite.edit's source-keeping threshold).
     """
     out = Path(out_dir)
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,7 +77,7 @@ def evaluate_model(model, out_dir, items_dir=None, steps=None, guidance=None, im
         outputs = []
         for record in loop:
             result = dict(record, image=f"images/{record['id']}.png")
-            _sample(model, record, root, steps, guidance, image_guidance).save(out / result["image"])
+            _sample(model, record, root, steps, guidance, image_guidance, keep_source).save(out / result["image"])
             if record["task"] == "editing":
                 (out / "sources").mkdir(exist_ok=True)
                 result["source"] = f"sources/{record['id']}.png"
