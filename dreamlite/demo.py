@@ -143,8 +143,9 @@ def cmd_demo(args) -> int:
     if args.threads:
         import torch
 
-        # The bundled model is small: one thread is nearly as fast as two, and two threads stall badly when
-        # anything else is using a core (measured: 19 s vs 187 s for the demo on a busy 2-core machine).
+        # The bundled model is small: one thread is nearly as fast as two (the 96-px demo on an idle 2-core
+        # machine: 34.8 s vs 33.3 s), and two threads stall badly when anything else is using a core (measured
+        # with the 64-px bundle: 19 s vs 187 s on a busy 2-core machine).
         torch.set_num_threads(args.threads)
     name = args.model or DEFAULT_MODEL
     model = DreamLite.from_pretrained(name, device=args.device)

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Reproduces the bundled model dreamlite/assets/shapes-base from nothing, with the project's own commands: the
-# ShapesWorld VAE, the U-Net through t2i -> edit -> joint -> sft (recipes/shapes-base.yaml with the step counts
-# the bundled weights were trained with), ShapesBench on the public eval split, and the copy into the package.
-# Every command resumes if re-run after an interruption, also on another machine: the bundled run trained on an
-# H100 in two calls of a 15-minute lease (`--stop-after`, then the same command again; see the model card).
+# ShapesWorld VAE; a 64-px U-Net through t2i -> edit -> joint -> sft (recipes/shapes-base.yaml with the step counts
+# it was trained with; it was the bundle until 2026-11-27); the anchored prompt encoder; the same U-Net continued
+# at 96 px with that encoder for four joint stages (recipes/shapes-base-96-cpu.yaml, stopped after joint-04, which
+# ships); ShapesBench on the public eval split; the copy into the package.
+# Every command resumes if re-run after an interruption, also on another machine: the 64-px run trained on an H100
+# in two calls of a 15-minute lease, the 96-px stages on 2 CPU cores over several sessions (see the model card).
 # Run from the repository root: bash scripts/build_shapes_base.sh
-# Time: a GPU (H100: VAE 134 s, U-Net ~8 min of training plus ~4 min of caches) or a CPU (VAE: many hours; U-Net
-# ~10 h on 2 cores at ~52 samples/s).
+# Time: 64 px on a GPU (H100: VAE 134 s, U-Net ~8 min of training plus ~4 min of caches) or a CPU (VAE: many
+# hours; U-Net ~10 h on 2 cores); the prompt encoder ~20 min on CPU; 96 px ~4 h on 2 CPU cores (~20 samples/s).
 set -euo pipefail
 
 if python3 -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
@@ -22,11 +24,17 @@ dreamlite train-vae --out runs/shapes-vae --channels 64 --batch 64 --steps 5000 
 dreamlite train shapes-base --out runs/shapes-base "${ENGINE[@]}" \
   --set stages.0.steps=638 --set stages.1.steps=446 --set stages.2.steps=446 --set stages.3.steps=255
 
-dreamlite eval shapes --model runs/shapes-base/final --out runs/shapes-base/eval
+dreamlite train-prompt-encoder --out runs/shapes-prompt-encoder-anchored --anchor 1.0
+
+# model.init: the 64-px U-Net just trained (the recipe's `shapes-base` named it while it was the bundle).
+dreamlite train shapes-base-96-cpu --out runs/shapes-base-96-cpu "${ENGINE[@]}" \
+  --set model.init=runs/shapes-base/final --until joint-04
+
+dreamlite eval shapes --model runs/shapes-base-96-cpu/joint-04 --out runs/shapes-base-96-cpu/eval-joint-04
 
 rm -rf dreamlite/assets/shapes-base.new
 mkdir -p dreamlite/assets
-cp -r runs/shapes-base/final dreamlite/assets/shapes-base.new
+cp -r runs/shapes-base-96-cpu/joint-04 dreamlite/assets/shapes-base.new
 rm -rf dreamlite/assets/shapes-base.new/lora  # keep train_recipe.yaml and train_state.json: provenance
 cp dreamlite/assets/shapes-base/README.md dreamlite/assets/shapes-base.new/ 2>/dev/null || true
 rm -rf dreamlite/assets/shapes-base

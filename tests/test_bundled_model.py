@@ -17,20 +17,22 @@ def test_bundled_model_is_in_the_package_and_small():
 
 def test_bundled_model_generates_and_edits():
     pipe = DreamLite.from_pretrained("shapes-base")
-    assert pipe.variant == "base" and pipe.default_size == 64
+    assert pipe.variant == "base" and pipe.default_size == 96
     image = pipe.generate("a red circle on a white background", steps=6, seed=0)[0]
-    assert image.size == (64, 64)
+    assert image.size == (96, 96)
     pixels = np.asarray(image).astype(int)
     assert pixels.std() > 5  # a picture, not a flat field
     edited = pipe.edit(image, "change the background to black", steps=6, seed=0)[0]
-    assert edited.size == (64, 64)
+    assert edited.size == (96, 96)
     assert np.abs(np.asarray(edited).astype(int) - pixels).mean() > 1  # the edit changed something
     assert BUNDLED_MODELS["shapes-base"] == bundled_model_path("shapes-base")
 
 
 def test_bundled_weights_come_from_the_build_script_and_model_card_commands():
-    """The bundle's own training recipe is what scripts/build_shapes_base.sh's train command resolves to, and the
-    model card lists the same commands (run settings such as threads aside: they do not change what is trained)."""
+    """The bundle's own training recipe is what scripts/build_shapes_base.sh's last train command resolves to, its
+    last stage is the one the script stops after, and the model card lists every command of the script (run
+    settings such as threads aside: they do not change what is trained)."""
+    import json
     import re
     import shlex
     from pathlib import Path
@@ -42,12 +44,28 @@ def test_bundled_weights_come_from_the_build_script_and_model_card_commands():
 
     repo = Path(__file__).resolve().parents[1]
     script = (repo / "scripts" / "build_shapes_base.sh").read_text()
-    train = re.search(r"^dreamlite train (shapes-base .*?)(?<!\\)$", script, re.M | re.S).group(1)
-    words = [w for w in shlex.split(train.replace("\\\n", " ")) if not w.startswith("${ENGINE")]
+    commands = [" ".join(c.replace("\\\n", " ").split())
+                for c in re.findall(r"^dreamlite .*?(?<!\\)$", script, re.M | re.S)]
+    words = [w for w in shlex.split(commands_of(commands, "dreamlite train shapes-base-96-cpu")[0])
+             if not w.startswith("${ENGINE")]
     overrides = [words[i + 1] for i, w in enumerate(words) if w == "--set"]
-    expected = strip_resumable(load_recipe(words[0], overrides).to_dict())
-    shipped = yaml.safe_load((bundled_model_path("shapes-base") / "train_recipe.yaml").read_text())
+    expected = strip_resumable(load_recipe(words[2], overrides).to_dict())
+    bundle = bundled_model_path("shapes-base")
+    shipped = yaml.safe_load((bundle / "train_recipe.yaml").read_text())
+    # While the 96-px stages trained, `shapes-base` was the 64-px bundle, which the script builds first and
+    # passes by its path.
+    assert shipped["model"]["init"] == "shapes-base" and expected["model"]["init"] == "runs/shapes-base/final"
+    assert commands_of(commands, "dreamlite train shapes-base --out runs/shapes-base ")
+    shipped["model"]["init"] = expected["model"]["init"]
     assert strip_resumable(shipped) == expected
-    card = (bundled_model_path("shapes-base") / "README.md").read_text()
-    vae = re.search(r"^dreamlite train-vae .*$", script, re.M).group(0)
-    assert vae in card and " ".join(f"--set {o}" for o in overrides) in card.replace("\\\n  ", "")
+    state = json.loads((bundle / "train_state.json").read_text())
+    assert state["stage"] == words[words.index("--until") + 1]
+    card = " ".join((bundle / "README.md").read_text().replace("\\\n", " ").split())
+    for command in commands:
+        assert command.replace(' "${ENGINE[@]}"', "") in card, command
+
+
+def commands_of(commands: list[str], prefix: str) -> list[str]:
+    found = [c for c in commands if c.startswith(prefix)]
+    assert found, f"no {prefix!r} in scripts/build_shapes_base.sh"
+    return found

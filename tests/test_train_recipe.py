@@ -191,7 +191,7 @@ def test_init_from_a_model_at_another_resolution():
     bundled = load_unet(resolve_model_path("shapes-base") / "unet")
     init = ["model.init=shapes-base", "model.vae.path=null", "model.prompt_encoder.path=null"]
     components = build_initial(load_recipe("shapes-base-128", init))
-    assert components.unet.config.sample_size == 16 and bundled.config.sample_size == 8
+    assert components.unet.config.sample_size == 16 and bundled.config.sample_size == 12
     ours, theirs = components.unet.state_dict(), bundled.state_dict()
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
     with pytest.raises(RecipeError, match="ff_mult"):

@@ -163,3 +163,18 @@ def test_stop_after_checkpoints_mid_stage_and_the_same_command_resumes(uninterru
     result = run_train(out)
     assert "resuming stage 2/4 'edit' at step 4/6" in result.stdout
     assert_same_weights(out, uninterrupted)
+
+
+def test_until_stops_after_the_named_stage_and_the_same_command_goes_on(uninterrupted, tmp_path):
+    from dreamlite.train import loop
+    from dreamlite.train.config import RecipeError
+    from dreamlite.train.recipe import load_recipe
+
+    out = tmp_path / "run"
+    with pytest.raises(RecipeError, match="--until 'nope': the recipe's stages are t2i, edit, joint, sft"):
+        loop.train(load_recipe("smoke"), out, until="nope")
+    assert "stopped after stage 'edit' (--until)" in run_train(out, "--until", "edit").stdout
+    assert (out / "edit").is_dir() and not (out / "joint").exists() and not (out / "final").exists()
+    assert unet_bytes(out / "edit") == unet_bytes(uninterrupted / "edit")
+    assert "stage 2/4 'edit' already done" in run_train(out).stdout
+    assert_same_weights(out, uninterrupted)

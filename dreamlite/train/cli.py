@@ -15,7 +15,7 @@ def cmd_train(args) -> int:
     from .recipe import load_recipe
 
     recipe = load_recipe(args.recipe, args.set or [], args.max_steps)
-    train(recipe, args.out, save_every=args.save_every, stop_after=args.stop_after)
+    train(recipe, args.out, save_every=args.save_every, stop_after=args.stop_after, until=args.until)
     return 0
 
 
@@ -79,6 +79,8 @@ def register(sub) -> None:
     p.add_argument("--stop-after", type=positive, default=None, metavar="SECONDS",
                    help="checkpoint and exit once this much wall time has passed (a time-limited job or machine); "
                         "the same command resumes")
+    p.add_argument("--until", default=None, metavar="STAGE",
+                   help="exit once this stage's pipeline folder is written (the same command without it goes on)")
     p.set_defaults(func=cmd_train)
 
     v = sub.add_parser("train-vae", help="train a small AutoencoderTiny on ShapesWorld images",

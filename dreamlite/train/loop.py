@@ -100,11 +100,15 @@ class TimeUp(Exception):
 
 
 def train(recipe: Recipe, out: str | Path, save_every: int | None = None, log=print,
-          stop_after: float | None = None) -> Path | None:
+          stop_after: float | None = None, until: str | None = None) -> Path | None:
     """Run (or resume) every stage of `recipe` in `out`; returns `out/final`, or None when `stop_after` seconds
     (wall time from this call) ran out first: then the newest step is checkpointed and running the same command
-    again resumes from it."""
+    again resumes from it. `until` names a stage to stop after (returning its folder); without it the same
+    command goes on to the next stages."""
     out = Path(out)
+    names = [stage.name for stage in recipe.stages]
+    if until is not None and until not in names:
+        raise RecipeError(f"--until {until!r}: the recipe's stages are {', '.join(names)}")
     deadline = None if stop_after is None else time.monotonic() + stop_after
     if save_every is not None:
         if save_every < 1:
@@ -153,6 +157,9 @@ def train(recipe: Recipe, out: str | Path, save_every: int | None = None, log=pr
                     say(str(stop))
                     return None
             previous, offset = folder, offset + stage.steps
+            if stage.name == until:
+                say(f"stopped after stage '{until}' (--until): {folder}")
+                return folder
         final = out / "final"
         if main:
             publish_final(previous, final)
