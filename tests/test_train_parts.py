@@ -170,3 +170,7 @@ def test_time_unet_step_times_a_recipe_step():
 
     warm, step = time_unet_step(load_recipe("smoke"), batch=2, tokens=7, steps=2, warmup=1)
     assert warm > 0 and step > 0
+    warm, step = time_unet_step(load_recipe("smoke"), batch=2, tokens=7, steps=1, warmup=1, mixed_precision="bf16")
+    assert warm > 0 and step > 0
+    with pytest.raises(ValueError, match="mixed_precision"):
+        time_unet_step(load_recipe("smoke"), batch=2, tokens=7, steps=1, warmup=1, mixed_precision="fp8")

@@ -20,9 +20,10 @@ EDIT_TOKENS = 460
 
 
 def time_unet_step(recipe, batch: int | None = None, tokens: int = EDIT_TOKENS, compiled: bool = False,
-                   steps: int = 10, warmup: int = 3) -> tuple[float, float]:
+                   steps: int = 10, warmup: int = 3, mixed_precision: str = "no") -> tuple[float, float]:
     """(seconds of the `warmup` untimed steps, which include compiling; seconds per step after them), on CUDA
-    when available (TF32 and cuDNN autotuning on, as `deterministic: false` runs train)."""
+    when available (TF32 and cuDNN autotuning on, as `deterministic: false` runs train). `mixed_precision` bf16
+    or fp16 runs forward and loss under autocast with float32 weights, as `run.mixed_precision` does."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     if device.type == "cuda":
@@ -41,12 +42,17 @@ def time_unet_step(recipe, batch: int | None = None, tokens: int = EDIT_TOKENS, 
               torch.ones(batch, tokens, dtype=torch.long, device=device),
               torch.full((batch, 2), float(recipe.stages[0].resolution), device=device))
     optimizer = torch.optim.AdamW(unet.parameters(), lr=1e-4)
+    if mixed_precision not in ("no", "bf16", "fp16"):
+        raise ValueError(f"mixed_precision: expected no, bf16 or fp16, got {mixed_precision!r}")
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mixed_precision)
     tick = time.perf_counter()
     for i in range(warmup + steps):
         if i == warmup:
             sync()
             warm, tick = time.perf_counter() - tick, time.perf_counter()
-        unet(*inputs).pow(2).mean().backward()
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            loss = unet(*inputs).float().pow(2).mean()
+        loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     sync()
