@@ -103,7 +103,7 @@ def contact_sheet(rows: list[tuple[str, list[Panel]]]) -> Image.Image:
             frame = START_RGB if panel.passed is None else PASS_RGB if panel.passed else FAIL_RGB
             draw.rectangle([x + 1, y + 1, x + cell_w - 2, y + TILE + 2 * PAD - 2], fill=frame)
             sheet.paste(panel.image.resize((TILE, TILE), Image.NEAREST), (x + PAD, y + PAD))
-            mark = "" if panel.passed is None else "PASS " if panel.passed else "FAIL "
+            mark = "" if panel.passed is None else "PASS: " if panel.passed else "FAIL: "
             lines = textwrap.wrap(mark + panel.text, width=25)[:4]
             for i, line in enumerate(lines):
                 color = frame if i == 0 and mark else (20, 20, 20)
