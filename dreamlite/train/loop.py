@@ -33,7 +33,7 @@ from .encode import Conditioner
 from .export import export_stage, publish_final
 from .progress import Progress
 from .recipe import Recipe, training_sizes
-from .stages import COMPILED_TEXT_MULTIPLE, STAGE_KINDS
+from .stages import COMPILED_TEXT_MULTIPLE, MIXED_PRECISION_DTYPES, STAGE_KINDS
 
 # Settings that may change between a run and its resumption without changing what is trained.
 RESUMABLE_CHANGES = ("save_every", "keep_checkpoints", "log_every", "num_workers", "threads", "compile")
@@ -226,7 +226,7 @@ def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folde
     if stage.ema is not None:
         ema = EMA(accelerator.unwrap_model(model).named_parameters(), stage.ema.decay, stage.ema.warmup)
 
-    weight_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(recipe.run.mixed_precision, torch.float32)
+    weight_dtype = MIXED_PRECISION_DTYPES[recipe.run.mixed_precision]  # the recipe's check admits no other
     conditioner = Conditioner(components.vae, components.prompt_encoder, accelerator.device, weight_dtype,
                               recipe.run.prompt_cache)
     entries = stage_sources(recipe, stage, index)

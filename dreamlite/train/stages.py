@@ -17,6 +17,8 @@ from .loss import flow_matching_loss, sample_timestep
 # `run.compile`: prompt embeddings are padded to a multiple of this many tokens, so that a run sees few shapes
 # (each new shape recompiles the U-Net).
 COMPILED_TEXT_MULTIPLE = 64
+# `run.mixed_precision`: the autocast dtype of the step, and the dtype the frozen VAE and encoder run in.
+MIXED_PRECISION_DTYPES = {"no": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class SampleDraws:

@@ -14,7 +14,7 @@ import torch
 
 from ..models.config import UNetConfig
 from ..models.unet import DreamLiteUNet
-from .stages import COMPILED_TEXT_MULTIPLE
+from .stages import COMPILED_TEXT_MULTIPLE, MIXED_PRECISION_DTYPES
 
 EDIT_TOKENS = 460
 
@@ -24,6 +24,10 @@ def time_unet_step(recipe, batch: int | None = None, tokens: int = EDIT_TOKENS, 
     """(seconds of the `warmup` untimed steps, which include compiling; seconds per step after them), on CUDA
     when available (TF32 and cuDNN autotuning on, as `deterministic: false` runs train). `mixed_precision` bf16
     or fp16 runs forward and loss under autocast with float32 weights, as `run.mixed_precision` does."""
+    if mixed_precision not in MIXED_PRECISION_DTYPES:
+        raise ValueError(f"mixed_precision: expected one of {', '.join(MIXED_PRECISION_DTYPES)}, "
+                         f"got {mixed_precision!r}")
+    dtype = MIXED_PRECISION_DTYPES[mixed_precision]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     if device.type == "cuda":
@@ -42,15 +46,12 @@ def time_unet_step(recipe, batch: int | None = None, tokens: int = EDIT_TOKENS, 
               torch.ones(batch, tokens, dtype=torch.long, device=device),
               torch.full((batch, 2), float(recipe.stages[0].resolution), device=device))
     optimizer = torch.optim.AdamW(unet.parameters(), lr=1e-4)
-    if mixed_precision not in ("no", "bf16", "fp16"):
-        raise ValueError(f"mixed_precision: expected no, bf16 or fp16, got {mixed_precision!r}")
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mixed_precision)
     tick = time.perf_counter()
     for i in range(warmup + steps):
         if i == warmup:
             sync()
             warm, tick = time.perf_counter() - tick, time.perf_counter()
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+        with torch.autocast(device.type, dtype=dtype, enabled=mixed_precision != "no"):
             loss = unet(*inputs).float().pow(2).mean()
         loss.backward()
         optimizer.step()
