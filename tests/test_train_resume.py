@@ -178,3 +178,23 @@ def test_until_stops_after_the_named_stage_and_the_same_command_goes_on(uninterr
     assert unet_bytes(out / "edit") == unet_bytes(uninterrupted / "edit")
     assert "stage 2/4 'edit' already done" in run_train(out).stdout
     assert_same_weights(out, uninterrupted)
+
+
+def test_stage_folder_goes_on_from_a_copied_stage_as_the_whole_run_does(uninterrupted, tmp_path):
+    from dreamlite.train import loop
+    from dreamlite.train.config import RecipeError
+    from dreamlite.train.recipe import load_recipe
+
+    out = tmp_path / "run"
+    with pytest.raises(RecipeError, match="--stage-folder 'nope': the recipe's stages are t2i, edit, joint, sft"):
+        loop.train(load_recipe("smoke"), out, stage_folder=("nope", uninterrupted / "edit"))
+    with pytest.raises(RecipeError, match="not a pipeline folder"):
+        loop.train(load_recipe("smoke"), out, stage_folder=("edit", tmp_path))
+    # The earlier stages and the initial pipeline are never built: only the copied stage feeds the next one.
+    result = run_train(out, "--stage-folder", f"edit={uninterrupted / 'edit'}")
+    assert "stage 1/4 't2i' not run: the run goes on from --stage-folder's 'edit'" in result.stdout
+    assert "starting stage 3/4 'joint' from " in result.stdout
+    assert not (out / "t2i").exists() and not (out / "init").exists()
+    assert (out / "edit" / "adopted_from.txt").read_text().strip() == str((uninterrupted / "edit").resolve())
+    for stage in ("joint", "sft", "final"):
+        assert unet_bytes(out / stage) == unet_bytes(uninterrupted / stage), f"{stage} differs from the whole run"

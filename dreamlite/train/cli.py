@@ -15,7 +15,15 @@ def cmd_train(args) -> int:
     from .recipe import load_recipe
 
     recipe = load_recipe(args.recipe, args.set or [], args.max_steps)
-    train(recipe, args.out, save_every=args.save_every, stop_after=args.stop_after, until=args.until)
+    stage_folder = None
+    if args.stage_folder is not None:
+        name, sep, folder = args.stage_folder.partition("=")
+        if not sep or not name or not folder:
+            raise RecipeError(f"--stage-folder {args.stage_folder!r}: expected STAGE=FOLDER, e.g. "
+                              "joint-07=dreamlite/assets/shapes-base")
+        stage_folder = (name, folder)
+    train(recipe, args.out, save_every=args.save_every, stop_after=args.stop_after, until=args.until,
+          stage_folder=stage_folder)
     return 0
 
 
@@ -81,6 +89,10 @@ def register(sub) -> None:
                         "the same command resumes")
     p.add_argument("--until", default=None, metavar="STAGE",
                    help="exit once this stage's pipeline folder is written (the same command without it goes on)")
+    p.add_argument("--stage-folder", default=None, metavar="STAGE=FOLDER",
+                   help="take FOLDER (a pipeline folder: a shipped model, a stage copied from another machine) as "
+                        "STAGE's result and go on from there; earlier stages are not run. The stages after it "
+                        "train exactly as in the whole run when FOLDER is that run's STAGE")
     p.set_defaults(func=cmd_train)
 
     v = sub.add_parser("train-vae", help="train a small AutoencoderTiny on ShapesWorld images",

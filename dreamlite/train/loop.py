@@ -99,16 +99,46 @@ class TimeUp(Exception):
     """Raised inside a stage when `train`'s time limit has passed, after its checkpoint is written."""
 
 
+def adopt_stage_folder(out: Path, name: str, source: Path, say) -> None:
+    """Copy the pipeline folder `source` in as stage `name`'s result (once; a copy already there is kept)."""
+    from ..loading import load_components
+    from .checkpoint import commit
+
+    target = out / name
+    if target.is_dir():
+        say(f"stage '{name}' is already in {target}; --stage-folder {source} not copied again")
+        return
+    if not (source / "model_index.json").is_file():
+        raise RecipeError(f"--stage-folder: {source} is not a pipeline folder (no model_index.json)")
+    load_components(source)  # fail here, not at the next stage, when it does not load
+    tmp = out / f".tmp-{name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp, ignore=shutil.ignore_patterns("lora", "README.md"))
+    (tmp / "adopted_from.txt").write_text(f"{source.resolve()}\n")
+    commit(tmp, target)
+    say(f"stage '{name}' taken from {source}: {target}")
+
+
 def train(recipe: Recipe, out: str | Path, save_every: int | None = None, log=print,
-          stop_after: float | None = None, until: str | None = None) -> Path | None:
+          stop_after: float | None = None, until: str | None = None,
+          stage_folder: tuple[str, str | Path] | None = None) -> Path | None:
     """Run (or resume) every stage of `recipe` in `out`; returns `out/final`, or None when `stop_after` seconds
     (wall time from this call) ran out first: then the newest step is checkpointed and running the same command
     again resumes from it. `until` names a stage to stop after (returning its folder); without it the same
-    command goes on to the next stages."""
+    command goes on to the next stages. `stage_folder` = (stage, folder) takes a pipeline folder as that stage's
+    result: the stages before it are not run (nor is the initial pipeline built) and the ones after it go on
+    from it, with the same data, seeds and step offsets as in the whole run."""
     out = Path(out)
     names = [stage.name for stage in recipe.stages]
     if until is not None and until not in names:
         raise RecipeError(f"--until {until!r}: the recipe's stages are {', '.join(names)}")
+    first = 0
+    if stage_folder is not None:
+        if stage_folder[0] not in names:
+            raise RecipeError(f"--stage-folder {stage_folder[0]!r}: the recipe's stages are {', '.join(names)}")
+        first = names.index(stage_folder[0])
+        if until is not None and names.index(until) < first:
+            raise RecipeError(f"--until {until!r} comes before --stage-folder's stage {stage_folder[0]!r}")
     deadline = None if stop_after is None else time.monotonic() + stop_after
     if save_every is not None:
         if save_every < 1:
@@ -123,10 +153,12 @@ def train(recipe: Recipe, out: str | Path, save_every: int | None = None, log=pr
         f"{accelerator.device}, mixed precision {recipe.run.mixed_precision})\n{recipe.dump()}")
     if main:
         remove_partial(out)
+        if stage_folder is not None:
+            adopt_stage_folder(out, stage_folder[0], Path(stage_folder[1]), say)
     accelerator.wait_for_everyone()
 
     init = out / "init"
-    if not init.is_dir():
+    if stage_folder is None and not init.is_dir():
         if main:
             from ..loading import save_components
             from .checkpoint import commit
@@ -148,7 +180,10 @@ def train(recipe: Recipe, out: str | Path, save_every: int | None = None, log=pr
     try:
         for index, stage in enumerate(recipe.stages):
             folder = out / stage.name
-            if folder.is_dir():
+            if index < first:
+                say(f"stage {index + 1}/{len(recipe.stages)} '{stage.name}' not run: the run goes on from "
+                    f"--stage-folder's '{names[first]}'")
+            elif folder.is_dir():
                 say(f"stage {index + 1}/{len(recipe.stages)} '{stage.name}' already done: {folder}")
             else:
                 try:
