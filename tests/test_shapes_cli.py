@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from PIL import Image
 
 from dreamlite.shapes.cli import main, register
 from dreamlite.shapes.layout import read_index
@@ -55,6 +56,21 @@ def test_bad_input_gives_one_line_and_status_2(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_eval_images_limit_scores_the_first_items_of_each_category(rendered, tmp_path):
+    import shutil
+
+    split = tmp_path / "split"
+    shutil.copytree(rendered, split)
+    for record in read_index(split):  # only each category's first item keeps its ground-truth image
+        if not record["id"].endswith("-0000"):
+            Image.new("RGB", (record["width"], record["height"]), (245, 245, 245)).save(split / record["image"])
+    whole, first = tmp_path / "whole.json", tmp_path / "first.json"
+    assert main(["eval", "shapes", "--images", str(split), "--json", str(whole)]) == 0
+    assert main(["eval", "shapes", "--images", str(split), "--limit", "1", "--json", str(first)]) == 0
+    assert json.loads(first.read_text())["overall"] == 1.0
+    assert json.loads(whole.read_text())["generation"]["overall"] == 0.5
 
 
 def test_missing_or_broken_images_are_reported(rendered, tmp_path, capsys):

@@ -49,7 +49,7 @@ def run_render(args) -> int:
 def _score_images(args) -> int:
     from .score import format_table, score_dir, summarize
 
-    scores = score_dir(args.images, progress=sys.stderr.isatty())
+    scores = score_dir(args.images, progress=sys.stderr.isatty(), limit=args.limit)
     summary = summarize(scores)
     print(format_table(summary, scores))
     if args.json:
@@ -80,10 +80,10 @@ def _score_model(args) -> int:
 
 
 def run_eval(args) -> int:
-    if args.images and (args.steps or args.guidance or args.image_guidance or args.items or args.out or args.limit
+    if args.images and (args.steps or args.guidance or args.image_guidance or args.items or args.out
                         or args.keep_source is not None):
-        return _fail("--steps, --guidance, --image-guidance, --keep-source, --items, --out and --limit go with "
-                     "--model, not --images")
+        return _fail("--steps, --guidance, --image-guidance, --keep-source, --items and --out go with --model, "
+                     "not --images")
     if args.model and args.json:
         return _fail("--json goes with --images; with --model the scores go to OUTDIR/scores.json")
     return _score_images(args) if args.images else _score_model(args)
@@ -124,7 +124,9 @@ def register(subparsers) -> None:
     bench.add_argument("--steps", type=_positive, help="with --model: sampling steps")
     bench.add_argument("--guidance", type=float, help="with --model: text guidance scale")
     bench.add_argument("--image-guidance", type=float, help="with --model: image guidance scale (editing)")
-    bench.add_argument("--limit", type=_positive, help="with --model: at most N items per category")
+    bench.add_argument("--limit", type=_positive,
+                       help="at most N items per category, the first N (with --images: scores that many of a "
+                            "larger run, e.g. --limit 16 of a whole-split one)")
     bench.add_argument("--keep-source", type=float, default=None, metavar="THRESHOLD",
                        help="with --model: hold edits to the source outside the region the instruction changes")
     bench.set_defaults(func=_guard(run_eval))

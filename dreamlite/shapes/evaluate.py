@@ -13,25 +13,13 @@ items.jsonl and grid.png.
 import shutil
 import tempfile
 import zlib
-from collections import Counter
 from pathlib import Path
 
 from PIL import Image
 
-from .layout import EVAL_COUNT, EVAL_SEED, read_index, render_split, write_index
+from .layout import EVAL_COUNT, EVAL_SEED, first_per_category, read_index, render_split, write_index
 from .report import write_reports
 from .score import check_images, score_record, summarize
-
-
-def first_per_category(records: list[dict], limit: int) -> list[dict]:
-    """The first `limit` records of each (task, category), in their original order."""
-    kept, counts = [], Counter()
-    for record in records:
-        key = (record["task"], record["category"])
-        if counts[key] < limit:
-            counts[key] += 1
-            kept.append(record)
-    return kept
 
 
 def _sample(model, record: dict, root: Path, steps, guidance, image_guidance, keep_source=None) -> Image.Image:

@@ -14,6 +14,7 @@ Images are PNGs under DIR/images/ and DIR/sources/.
 
 import json
 import zlib
+from collections import Counter
 from pathlib import Path
 
 from PIL import Image
@@ -102,3 +103,14 @@ def read_index(root) -> list[dict]:
     if not records:
         raise ShapesError(f"{path} has no items")
     return records
+
+
+def first_per_category(records: list[dict], limit: int) -> list[dict]:
+    """The first `limit` records of each (task, category), in their original order."""
+    kept, counts = [], Counter()
+    for record in records:
+        key = (record["task"], record["category"])
+        if counts[key] < limit:
+            counts[key] += 1
+            kept.append(record)
+    return kept

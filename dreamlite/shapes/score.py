@@ -15,7 +15,7 @@ from PIL import Image
 
 from .detect import find_objects
 from .judge import Verdict, judge_edit, judge_generation
-from .layout import TASKS, ShapesError, read_index
+from .layout import TASKS, ShapesError, first_per_category, read_index
 
 
 SHARES = ("applied", "kept")  # per-item editing diagnostics, averaged per category beside the pass rates
@@ -68,13 +68,16 @@ def check_images(records: list[dict], root: Path) -> None:
         raise ShapesError(f"{len(missing)} image(s) listed in {root / 'index.jsonl'} are missing, first: {missing[0]}")
 
 
-def score_dir(root, progress: bool = False, transform=None) -> list[ItemScore]:
+def score_dir(root, progress: bool = False, transform=None, limit: int | None = None) -> list[ItemScore]:
     """Score every item of a split folder (see layout.py) from the images at its `image` paths.
 
     `transform` is applied to each scored image first; robustness checks pass damage functions here.
+    `limit`: only the first N items of each category (as `evaluate_model(limit=N)` samples them).
     """
     root = Path(root)
     records = read_index(root)
+    if limit:
+        records = first_per_category(records, limit)
     check_images(records, root)
     if progress:
         from tqdm import tqdm
