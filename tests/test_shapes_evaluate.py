@@ -119,3 +119,29 @@ def test_cli_model_path_runs_a_loaded_pipeline(items, tmp_path, monkeypatch, cap
     assert loaded == ["tiny"]
     assert json.loads((tmp_path / "scores.json").read_text())["overall"] == 1.0
     assert "reports in" in capsys.readouterr().out
+
+
+def test_worker_processes_sample_the_same_images_as_one_process(tiny_model_dir, tmp_path):
+    import functools
+
+    import torch
+
+    from dreamlite import DreamLite
+
+    model = DreamLite.from_pretrained(tiny_model_dir)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workers get threads // 2 = 1 each: the same arithmetic as here
+    try:
+        one = evaluate_model(model, tmp_path / "one", steps=2, limit=1, progress=False)
+        loader = functools.partial(DreamLite.from_pretrained, str(tiny_model_dir))
+        two = evaluate_model(model, tmp_path / "two", steps=2, limit=1, progress=False, workers=2, loader=loader)
+    finally:
+        torch.set_num_threads(threads)
+    assert one == two
+    records = read_index(tmp_path / "one")
+    assert len(records) == 15 and records == read_index(tmp_path / "two")
+    for record in records:
+        a, b = (np.asarray(Image.open(tmp_path / run / record["image"])) for run in ("one", "two"))
+        assert np.array_equal(a, b), record["id"]
+    with pytest.raises(ValueError, match="needs a loader"):
+        evaluate_model(model, tmp_path / "three", limit=1, progress=False, workers=2)

@@ -8,6 +8,7 @@ Each item is sampled with its own seed (the record's `seed`), so a run is reprod
 OUTDIR becomes a split folder in its own right (index.jsonl, images/ with the model's outputs, sources/),
 so `dreamlite eval shapes --images OUTDIR` re-scores it; beside that it holds scores.json, scores.md,
 items.jsonl and grid.png.
+With `workers` > 1 the items are shared among that many processes, each loading its own copy of the model.
 """
 
 import shutil
@@ -38,14 +39,21 @@ def _sample(model, record: dict, root: Path, steps, guidance, image_guidance, ke
 
 
 def evaluate_model(model, out_dir, items_dir=None, steps=None, guidance=None, image_guidance=None,
-                   limit: int | None = None, progress: bool = True, keep_source: float | None = None) -> dict:
+                   limit: int | None = None, progress: bool = True, keep_source: float | None = None,
+                   workers: int = 1, loader=None) -> dict:
     """Generate or edit every item of a split with `model`, score the results, write reports; returns the summary.
 
     items_dir: a split folder (default: the public eval split, rendered on the fly at the model's `default_size`,
     64 for a model without one).
     limit: at most this many items per category.
     keep_source: passed to model.edit when set (DreamLite.edit's source-keeping threshold).
+    workers: sampling processes. With more than one, `loader` (a picklable callable without arguments, e.g.
+    functools.partial(DreamLite.from_pretrained, path)) loads the model in each, which then samples every
+    workers-th item with (CPU threads / workers) threads of its own: on a small CPU model that beats one
+    process using all of them. Each item keeps its seed either way.
     """
+    if workers > 1 and loader is None:
+        raise ValueError("workers > 1 needs a loader: each process loads its own model")
     out = Path(out_dir)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(items_dir) if items_dir else Path(tmp)
@@ -57,22 +65,54 @@ def evaluate_model(model, out_dir, items_dir=None, steps=None, guidance=None, im
         if limit:
             records = first_per_category(records, limit)
         (out / "images").mkdir(parents=True, exist_ok=True)
-        loop = records
+        settings = (steps, guidance, image_guidance, keep_source)
+        outputs = [dict(record, image=f"images/{record['id']}.png") for record in records]
+        jobs = [(record, root, out / result["image"], settings) for record, result in zip(records, outputs)]
+        if workers > 1:
+            done = _sample_in_processes(loader, jobs, workers)
+        else:
+            done = (_sample(model, *job[:2], *job[3]).save(job[2]) for job in jobs)
         if progress:
             from tqdm import tqdm
 
-            loop = tqdm(records, desc="shapes eval", unit="item")
-        outputs = []
-        for record in loop:
-            result = dict(record, image=f"images/{record['id']}.png")
-            _sample(model, record, root, steps, guidance, image_guidance, keep_source).save(out / result["image"])
+            done = tqdm(done, total=len(jobs), desc="shapes eval", unit="item")
+        for _ in done:
+            pass
+        for record, result in zip(records, outputs):
             if record["task"] == "editing":
                 (out / "sources").mkdir(exist_ok=True)
                 result["source"] = f"sources/{record['id']}.png"
                 shutil.copyfile(root / record["source"], out / result["source"])
-            outputs.append(result)
     write_index(out, outputs)
     scores = [score_record(r, out) for r in outputs]
     summary = summarize(scores)
     write_reports(out, outputs, scores, summary)
     return summary
+
+
+_WORKER_MODEL = []  # the model of this worker process
+
+
+def _start_worker(loader, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    _WORKER_MODEL.append(loader())
+
+
+def _sample_job(job) -> None:
+    record, root, path, settings = job
+    _sample(_WORKER_MODEL[0], record, root, *settings).save(path)
+
+
+def _sample_in_processes(loader, jobs, workers: int):
+    """Yield once per finished job (in order), sampling in `workers` fresh ("spawn") processes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import torch
+
+    threads = max(1, torch.get_num_threads() // workers)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                             initargs=(loader, threads)) as pool:
+        yield from pool.map(_sample_job, jobs, chunksize=1)
