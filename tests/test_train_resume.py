@@ -198,3 +198,4 @@ def test_stage_folder_goes_on_from_a_copied_stage_as_the_whole_run_does(uninterr
     assert (out / "edit" / "adopted_from.txt").read_text().strip() == str((uninterrupted / "edit").resolve())
     for stage in ("joint", "sft", "final"):
         assert unet_bytes(out / stage) == unet_bytes(uninterrupted / stage), f"{stage} differs from the whole run"
+        assert not (out / stage / "adopted_from.txt").exists()  # only the taken-in stage says so

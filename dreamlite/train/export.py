@@ -19,7 +19,8 @@ from ..models.unet import DreamLiteUNet
 from .checkpoint import commit
 from .lora import merge_lora_state, save_adapters
 
-TRAINING_FILES = ("train_recipe.yaml", "train_state.json")
+ADOPTED_FILE = "adopted_from.txt"  # in a stage folder taken in by `train --stage-folder`: where it came from
+TRAINING_FILES = ("train_recipe.yaml", "train_state.json", ADOPTED_FILE)  # about one stage: not passed on
 
 
 def _link_or_copy(src, dst):

@@ -103,6 +103,7 @@ def adopt_stage_folder(out: Path, name: str, source: Path, say) -> None:
     """Copy the pipeline folder `source` in as stage `name`'s result (once; a copy already there is kept)."""
     from ..loading import load_components
     from .checkpoint import commit
+    from .export import ADOPTED_FILE
 
     target = out / name
     if target.is_dir():
@@ -114,7 +115,7 @@ def adopt_stage_folder(out: Path, name: str, source: Path, say) -> None:
     tmp = out / f".tmp-{name}"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(source, tmp, ignore=shutil.ignore_patterns("lora", "README.md"))
-    (tmp / "adopted_from.txt").write_text(f"{source.resolve()}\n")
+    (tmp / ADOPTED_FILE).write_text(f"{source.resolve()}\n")
     commit(tmp, target)
     say(f"stage '{name}' taken from {source}: {target}")
 
