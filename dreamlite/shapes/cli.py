@@ -133,8 +133,8 @@ def register(subparsers) -> None:
                        help="at most N items per category, the first N (with --images: scores that many of a "
                             "larger run, e.g. --limit 16 of a whole-split one)")
     bench.add_argument("--workers", type=_positive, default=1,
-                       help="with --model on a CPU: sampling processes sharing the cores (2 on 2 cores samples "
-                            "about 1.8x as fast as 1); each item keeps its seed")
+                       help="with --model on a CPU: sampling processes sharing the cores, each with cores/N "
+                            "threads (a small model uses threads poorly); each item keeps its seed")
     bench.add_argument("--keep-source", type=float, default=None, metavar="THRESHOLD",
                        help="with --model: hold edits to the source outside the region the instruction changes")
     bench.set_defaults(func=_guard(run_eval))

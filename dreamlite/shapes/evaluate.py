@@ -48,9 +48,9 @@ def evaluate_model(model, out_dir, items_dir=None, steps=None, guidance=None, im
     limit: at most this many items per category.
     keep_source: passed to model.edit when set (DreamLite.edit's source-keeping threshold).
     workers: sampling processes. With more than one, `loader` (a picklable callable without arguments, e.g.
-    functools.partial(DreamLite.from_pretrained, path)) loads the model in each, which then samples every
-    workers-th item with (CPU threads / workers) threads of its own: on a small CPU model that beats one
-    process using all of them. Each item keeps its seed either way.
+    functools.partial(DreamLite.from_pretrained, path)) loads the model in each; the items are handed out one at a
+    time and each process samples with (CPU threads / workers) threads: on a small CPU model that beats one process
+    using all of them. Each item keeps its seed either way.
     """
     if workers > 1 and loader is None:
         raise ValueError("workers > 1 needs a loader: each process loads its own model")
