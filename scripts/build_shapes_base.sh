@@ -2,8 +2,8 @@
 # Reproduces the bundled model dreamlite/assets/shapes-base from nothing, with the project's own commands: the
 # ShapesWorld VAE; a 64-px U-Net through t2i -> edit -> joint -> sft (recipes/shapes-base.yaml with the step counts
 # it was trained with; it was the bundle until 2026-11-27); the anchored prompt encoder; the same U-Net continued
-# at 96 px with that encoder for ten joint stages (recipes/shapes-base-96-cpu.yaml, stopped after joint-10, which
-# ships); ShapesBench on the public eval split; the copy into the package.
+# at 96 px with that encoder for twelve joint stages and an SFT stage (recipes/shapes-base-96-cpu.yaml; its final
+# stage ships); ShapesBench on the public eval split; the copy into the package.
 # Every command resumes if re-run after an interruption, also on another machine: the 64-px run trained on an H100
 # in two calls of a 15-minute lease, the 96-px stages on 2 CPU cores over several sessions (see the model card).
 # Run from the repository root: bash scripts/build_shapes_base.sh
@@ -28,13 +28,13 @@ dreamlite train-prompt-encoder --out runs/shapes-prompt-encoder-anchored --ancho
 
 # model.init: the 64-px U-Net just trained (the recipe's `shapes-base` named it while it was the bundle).
 dreamlite train shapes-base-96-cpu --out runs/shapes-base-96-cpu "${ENGINE[@]}" \
-  --set model.init=runs/shapes-base/final --until joint-10
+  --set model.init=runs/shapes-base/final
 
-dreamlite eval shapes --model runs/shapes-base-96-cpu/joint-10 --out runs/shapes-base-96-cpu/eval-joint-10
+dreamlite eval shapes --model runs/shapes-base-96-cpu/final --out runs/shapes-base-96-cpu/eval-final
 
 rm -rf dreamlite/assets/shapes-base.new
 mkdir -p dreamlite/assets
-cp -r runs/shapes-base-96-cpu/joint-10 dreamlite/assets/shapes-base.new
+cp -r runs/shapes-base-96-cpu/final dreamlite/assets/shapes-base.new
 rm -rf dreamlite/assets/shapes-base.new/lora  # keep train_recipe.yaml and train_state.json: provenance
 cp dreamlite/assets/shapes-base/README.md dreamlite/assets/shapes-base.new/ 2>/dev/null || true
 rm -rf dreamlite/assets/shapes-base
