@@ -62,3 +62,26 @@ def test_edit_attention_reports_every_self_attention_layer(tiny_model_dir):
     for row in rows:
         source, same, uniform, top = (float(v) for v in row[3:])
         assert 0 <= same <= source <= 1 and 0 < uniform < 1 and 0 <= top <= 1
+
+
+def test_edit_pool_split_draws_the_training_pool_and_the_items_past_it(tmp_path):
+    import json
+
+    from dreamlite.shapes.dataset import TASK_CATEGORIES
+    from dreamlite.shapes.layout import read_index
+    from dreamlite.shapes.score import score_record
+    from dreamlite.train.data.shapes import ShapesSource, ShapesSpec
+
+    pool, fresh = tmp_path / "pool", tmp_path / "fresh"
+    run_benchmark("edit_pool_split.py", "--count", "1", "--items", "400", "--size", "64", "--out", str(pool),
+                  str(fresh))
+    source = ShapesSource(ShapesSpec(size=64, items=400), "edit", 0)
+    for folder, inside in ((pool, True), (fresh, False)):
+        records = [json.loads(line) for line in (folder / "index.jsonl").read_text().splitlines()]
+        assert sorted(r["category"] for r in records) == sorted(TASK_CATEGORIES["edit"])  # one of each
+        for record in records:
+            k = int(record["id"].rsplit("-", 1)[1])
+            assert (k < 400) == inside
+            assert record["prompt"] == source.item(k)["prompt"]  # the very item the training stream gives
+        # the ground-truth targets pass: the specs are the ones the scorer judges these items by
+        assert all(score_record(r, folder).passed for r in read_index(folder))
