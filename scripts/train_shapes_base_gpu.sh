@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Trains shapes-base (or RECIPE) on one GPU within a budget of training seconds, with the project's own commands, and writes
 # the exact commands it ran to runs/COMMANDS.sh (re-running that file retrains with the same step counts).
-#   1. the ShapesWorld VAE, unless runs/shapes-vae already holds one; the trained prompt encoder if the recipe
-#      names one (model.prompt_encoder.path) and that folder does not hold it yet (~10 min on one CPU core: build it
-#      before a time-limited GPU lease and bring it along);
+#   1. the ShapesWorld VAE if the recipe names one (model.vae.path, e.g. runs/shapes-vae) that is not built yet;
+#      the trained prompt encoder if the recipe names one (model.prompt_encoder.path) and that folder does not
+#      hold it yet (~10 min on one CPU core: build it before a time-limited GPU lease and bring it along);
 #   2. sizing: a timed U-Net training step at the recipe's batch on this GPU (edit-length prompts, plus an
 #      allowance per sample for batch assembly, none with run.num_workers > 0, and a fixed one for the moving
 #      average) gives the steps that fit
@@ -18,18 +18,25 @@ set -euo pipefail
 TRAIN_SECONDS=${1:-300}
 RECIPE=${RECIPE:-shapes-base}
 START=$(date +%s)
-VAE_CMD=(dreamlite train-vae --out runs/shapes-vae ${VAE_ARGS:---channels 64 --batch 64 --steps 5000 --workers 12})
 read -r -a EXTRA_SETS <<< "${EXTRA:-}"
 
-if [ -f runs/shapes-vae/config.json ]; then
-  echo "== VAE: using runs/shapes-vae"
+# the VAE and prompt encoder folders the recipe names; empty: model.init's (nothing to build)
+read -r VAE_DIR PE_DIR < <(python3 -c "import sys; from dreamlite.train.recipe import load_recipe
+m = load_recipe(sys.argv[1]).model
+print(m.vae.path or '-', m.prompt_encoder.path or '-')" "$RECIPE")
+[ "$VAE_DIR" = - ] && VAE_DIR=
+[ "$PE_DIR" = - ] && PE_DIR=
+VAE_CMD=(dreamlite train-vae --out "$VAE_DIR" ${VAE_ARGS:---channels 64 --batch 64 --steps 5000 --workers 12})
+if [ -z "$VAE_DIR" ]; then
+  VAE_CMD=()
+  echo "== VAE: model.init's"
+elif [ -f "$VAE_DIR/config.json" ]; then
+  echo "== VAE: using $VAE_DIR"
 else
   echo "== VAE: ${VAE_CMD[*]}"
   "${VAE_CMD[@]}"
 fi
 
-PE_DIR=$(python3 -c "import sys; from dreamlite.train.recipe import load_recipe
-print(load_recipe(sys.argv[1]).model.prompt_encoder.path or '')" "$RECIPE")
 PE_CMD=(dreamlite train-prompt-encoder --out "$PE_DIR")
 if [ -z "$PE_DIR" ]; then
   PE_CMD=()
@@ -40,6 +47,7 @@ else
   "${PE_CMD[@]}"
 fi
 
+mkdir -p runs
 echo "== sizing the run to ${TRAIN_SECONDS} s of training ($(( $(date +%s) - START )) s so far)"
 STEP_SETS=$(python3 - "$TRAIN_SECONDS" "$RECIPE" "${EXTRA_SETS[@]}" <<'EOF'
 import sys
@@ -66,7 +74,7 @@ read -r -a STEP_ARGS <<< "$STEP_SETS"
 TRAIN_CMD=(dreamlite train "$RECIPE" --out "runs/$RECIPE" "${EXTRA_SETS[@]}" "${STEP_ARGS[@]}")
 {
   echo "# $RECIPE, as trained by scripts/train_shapes_base_gpu.sh on $(date -u +%F)"
-  printf '%q ' "${VAE_CMD[@]}"; echo
+  [ ${#VAE_CMD[@]} -eq 0 ] || { printf '%q ' "${VAE_CMD[@]}"; echo; }
   [ ${#PE_CMD[@]} -eq 0 ] || { printf '%q ' "${PE_CMD[@]}"; echo; }
   printf '%q ' "${TRAIN_CMD[@]}"; echo
 } > runs/COMMANDS.sh

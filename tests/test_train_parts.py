@@ -129,6 +129,18 @@ def test_lora_trains_only_the_official_targets_and_merges_exactly():
     assert math.isfinite(float(expected.abs().sum()))
 
 
+def test_stack_rows_mixes_cached_host_rows_with_rows_encoded_on_the_device():
+    # a batch of cached (bfloat16, host) and freshly encoded (float32, device) latents, as a GPU run of a recipe
+    # with a cached edit pool and an endless T2I stream assembles it; the meta device stands in for the GPU
+    from dreamlite.train.encode import stack_rows
+
+    rows = [torch.ones(4, 3, 6, dtype=torch.bfloat16), torch.zeros(4, 3, 6, device="meta")]
+    out = stack_rows(rows, torch.device("meta"))
+    assert out.dtype == torch.float32 and out.shape == (2, 4, 3, 6) and out.device.type == "meta"
+    host = stack_rows([torch.ones(2, dtype=torch.bfloat16), torch.full((2,), 2.0)], torch.device("cpu"))
+    assert host.dtype == torch.float32 and host.tolist() == [[1.0, 1.0], [2.0, 2.0]]
+
+
 def test_pad_embeddings_rounds_the_length_up_and_masks_the_padding():
     from dreamlite.train.encode import pad_embeddings
 

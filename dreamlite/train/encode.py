@@ -3,6 +3,8 @@ computes them at inference (same templates, same raw latents), so that what the 
 
 from __future__ import annotations
 
+import functools
+
 from collections import OrderedDict
 
 import torch
@@ -107,8 +109,9 @@ def stack_rows(rows: list[torch.Tensor], device: torch.device) -> torch.Tensor:
     if len(host) == len(rows):
         return torch.stack(rows).to(device)
     placed = [i for i, r in enumerate(rows) if r.device.type != "cpu"]
-    out = torch.empty((len(rows), *rows[0].shape), dtype=rows[0].dtype, device=device)
+    dtype = functools.reduce(torch.promote_types, (r.dtype for r in rows))  # cached rows may be bfloat16
+    out = torch.empty((len(rows), *rows[0].shape), dtype=dtype, device=device)
     if host:
-        out[host] = torch.stack([rows[i] for i in host]).to(device)
-    out[placed] = torch.stack([rows[i] for i in placed])
+        out[host] = torch.stack([rows[i] for i in host]).to(device, dtype)
+    out[placed] = torch.stack([rows[i] for i in placed]).to(dtype)
     return out
