@@ -19,7 +19,7 @@ from dreamlite.train.encode import Conditioner
 from dreamlite.train.recipe import StageSpec, TimestepSpec
 from dreamlite.train.stages import FlowMatchingStage
 
-from .test_train_resume import REPO, UNET_FILE, env, run_train
+from .test_train_resume import REPO, UNET_FILE, env, run_train, train_command
 
 
 @torch.no_grad()
@@ -172,3 +172,20 @@ def test_cache_workers_write_the_same_shards(tmp_path):
         assert tensors.keys() == shards[2][name].keys()
         for key, value in tensors.items():
             torch.testing.assert_close(shards[2][name][key], value, rtol=1e-5, atol=1e-5, msg=f"{name}:{key}")
+
+
+def test_cache_workers_fill_shards_under_a_low_open_file_limit(tmp_path):
+    """A worker's shard goes back by value: sent as shared-memory tensors, each row took a file descriptor, so a
+    256-item shard under a soft limit of 256 open files failed in the worker and the pool waited for it forever."""
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = 256 if hard == resource.RLIM_INFINITY else min(256, hard)
+    stages = "stages=[{name: t2i, steps: 1, mixture: {t2i: 1.0}, data: {t2i: {pool: 1.0}}}]"
+    sources = "sources={pool: {kind: shapes, size: 32, items: 300}}"
+    command = train_command(tmp_path / "run", "--set", stages, "--set", sources,
+                            "--set", "run.cache={dtype: float32, workers: 1}")
+    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=180,
+                            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard)))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list((tmp_path / "run" / "cache").rglob("*.safetensors"))) == 2  # 256 + 44 items

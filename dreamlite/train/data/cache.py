@@ -157,7 +157,9 @@ def _worker_prompts(job) -> tuple[int, dict, dict]:
             encoder = load_prompt_encoder(Path(folder), read_json(Path(folder) / "model_index.json"))
         _worker_conditioner = (key, Conditioner(None, encoder, torch.device("cpu"), torch.float32, cache_size=0))
     tensors, images = encode_shard_prompts(source, indices, size, _worker_conditioner[1], empty_edit)
-    return number, tensors, images
+    # numpy arrays travel by value; torch tensors would go as shared memory, one file descriptor per row, and a
+    # shard of them can pass the open-file limit (the worker then fails to send, and the pool waits for ever)
+    return number, {k: v.numpy() for k, v in tensors.items()}, images
 
 
 def worker_pool(workers: int):
@@ -194,7 +196,8 @@ def fill_shards(jobs: list, conditioner, dtype, empty_edit: bool, workers: int, 
         key = models_key(folder)
         work = [(n, source, indices, size, str(folder), key, empty_edit)
                 for n, (_, source, indices, size) in enumerate(jobs)]
-        for number, tensors, images in worker_pool(workers).imap_unordered(_worker_prompts, work):
+        for number, arrays, images in worker_pool(workers).imap_unordered(_worker_prompts, work):
+            tensors = {k: torch.from_numpy(v) for k, v in arrays.items()}
             write_shard(jobs[number][0], jobs[number][2], tensors, images, conditioner, dtype)
             bar.update(1)
     bar.close()
