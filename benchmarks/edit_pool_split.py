@@ -19,15 +19,12 @@ from pathlib import Path
 from PIL import Image
 
 from dreamlite.shapes.dataset import TASK_CATEGORIES
-from dreamlite.shapes.edits import make_edit_item
 from dreamlite.shapes.layout import write_index
-from dreamlite.shapes.render import render_scene
 from dreamlite.train.data.shapes import ShapesSource, ShapesSpec
 
 
-def write_split(source: ShapesSource, out: Path, start: int, stop: int | None, count: int, size: int) -> int:
+def write_split(source: ShapesSource, out: Path, start: int, stop: int | None, count: int) -> int:
     """The first `count` items per editing category of the stream in [start, stop); returns the last index."""
-    stream = source.stream
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "sources").mkdir(exist_ok=True)
     counts = dict.fromkeys(TASK_CATEGORIES["edit"], 0)
@@ -35,32 +32,21 @@ def write_split(source: ShapesSource, out: Path, start: int, stop: int | None, c
     while min(counts.values()) < count:
         if stop is not None and k >= stop:
             raise SystemExit(f"the pool has fewer than {count} items of some category: {counts}")
-        # item k exactly as ShapesStream.item draws it, keeping the scorer's spec
-        rng = stream_rng(stream, k)
-        category = TASK_CATEGORIES["edit"][rng.choice(len(TASK_CATEGORIES["edit"]), p=stream.category_p["edit"])]
-        made = make_edit_item(rng, category)
-        assert made.prompt == source.item(k)["prompt"], "the split drifted from the training stream"
+        item = source.stream.item(k)  # numpy images, and the spec the scorer judges the item by
+        category = item["category"]
         if counts[category] < count:
             counts[category] += 1
             rid = f"edit-{category}-{k:05d}"
-            record = {"id": rid, "task": "editing", "category": category, "prompt": made.prompt,
-                      "image": f"images/{rid}.png", "source": f"sources/{rid}.png", "spec": made.spec,
-                      "width": size, "height": size, "seed": zlib.crc32(f"pool/{rid}".encode())}  # both splits
-            Image.fromarray(render_scene(made.source, size)).save(out / record["source"])
-            Image.fromarray(render_scene(made.target, size)).save(out / record["image"])
+            height, width = item["target"].shape[:2]
+            record = {"id": rid, "task": "editing", "category": category, "prompt": item["prompt"],
+                      "image": f"images/{rid}.png", "source": f"sources/{rid}.png", "spec": item["spec"],
+                      "width": width, "height": height, "seed": zlib.crc32(f"pool/{rid}".encode())}  # both splits
+            Image.fromarray(item["source"]).save(out / record["source"])
+            Image.fromarray(item["target"]).save(out / record["image"])
             records.append(record)
         k += 1
     write_index(out, records)
     return k - 1
-
-
-def stream_rng(stream, k: int):
-    from dreamlite.shapes.scene import item_rng
-
-    rng = item_rng(stream.seed, "train", k)
-    task = stream.tasks[rng.choice(len(stream.tasks), p=stream.task_p)]
-    assert task == "edit"
-    return rng
 
 
 def main() -> None:
@@ -73,8 +59,8 @@ def main() -> None:
     args = parser.parse_args()
     source = ShapesSource(ShapesSpec(size=args.size, items=args.items), "edit", args.seed)
     pool, fresh = map(Path, args.out)
-    print(f"{pool}: items 0..{write_split(source, pool, 0, args.items, args.count, args.size)} (in the pool)")
-    last = write_split(source, fresh, args.items, None, args.count, args.size)
+    print(f"{pool}: items 0..{write_split(source, pool, 0, args.items, args.count)} (in the pool)")
+    last = write_split(source, fresh, args.items, None, args.count)
     print(f"{fresh}: items {args.items}..{last} (past the pool)")
 
 

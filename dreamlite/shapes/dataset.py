@@ -7,6 +7,7 @@ Each item is a dict:
     target    the image to produce: uint8 H x W x 3 numpy array (format="numpy")
               or float32 tensor 3 x H x W in [-1, 1] (format="tensor")
     source    edit: the image to edit, same format as target; t2i: None
+    spec      what ShapesBench's scorer checks the item by (as in a split's index.jsonl)
     index     the item's position in the global stream
 
 Determinism and sharding: item k of the global stream depends on (seed, k) only, never on how the stream
@@ -80,7 +81,7 @@ class ShapesStream(IterableDataset):
             made = make_edit_item(rng, category)
             target, source = render_scene(made.target, self.size), render_scene(made.source, self.size)
         return {"task": task, "category": category, "prompt": made.prompt, "target": self._convert(target),
-                "source": None if source is None else self._convert(source), "index": k}
+                "source": None if source is None else self._convert(source), "spec": made.spec, "index": k}
 
     def _convert(self, image: np.ndarray):
         if self.format == "numpy":
