@@ -3,12 +3,14 @@
 # ShapesWorld VAE; a 64-px U-Net through t2i -> edit -> joint -> sft (recipes/shapes-base.yaml with the step counts
 # it was trained with; it was the bundle until 2026-11-27); the anchored prompt encoder; the same U-Net continued
 # at 96 px with that encoder for twelve joint stages and an SFT stage (recipes/shapes-base-96-cpu.yaml; its final
-# stage ships); ShapesBench on the public eval split; the copy into the package.
+# stage ships); the VAE's decoder retrained at 96 px, its encoder frozen (so the U-Net's latents stay valid);
+# ShapesBench on the public eval split; the copy into the package.
 # Every command resumes if re-run after an interruption, also on another machine: the 64-px run trained on an H100
 # in two calls of a 15-minute lease, the 96-px stages on 2 CPU cores over several sessions (see the model card).
 # Run from the repository root: bash scripts/build_shapes_base.sh
 # Time: 64 px on a GPU (H100: VAE 134 s, U-Net ~8 min of training plus ~4 min of caches) or a CPU (VAE: many
-# hours; U-Net ~10 h on 2 cores); the prompt encoder ~20 min on CPU; 96 px ~7 h on 2 CPU cores (~20 samples/s).
+# hours; U-Net ~10 h on 2 cores); the prompt encoder ~20 min on CPU; 96 px ~7 h on 2 CPU cores (~20 samples/s);
+# the 96-px decoder ~25 min on 2 CPU cores.
 set -euo pipefail
 
 if python3 -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
@@ -30,12 +32,21 @@ dreamlite train-prompt-encoder --out runs/shapes-prompt-encoder-anchored --ancho
 dreamlite train shapes-base-96-cpu --out runs/shapes-base-96-cpu "${ENGINE[@]}" \
   --set model.init=runs/shapes-base/final
 
-dreamlite eval shapes --model runs/shapes-base-96-cpu/final --out runs/shapes-base-96-cpu/eval-final
+# The VAE (runs/shapes-vae, carried along from the 64-px model) was trained on 64-px images; its decoder learns to
+# draw 96-px ones from the same (frozen) encoder's latents.
+dreamlite train-vae --out runs/shapes-vae-96 --init runs/shapes-base-96-cpu/final/vae --decoder-only \
+  --size 96 --batch 32 --steps 600 --lr 5e-4 --save-every 100
+
+rm -rf runs/shapes-base-bundle
+cp -r runs/shapes-base-96-cpu/final runs/shapes-base-bundle
+rm -rf runs/shapes-base-bundle/lora  # keep train_recipe.yaml and train_state.json: provenance
+cp runs/shapes-vae-96/{config.json,diffusion_pytorch_model.safetensors,train_config.json} runs/shapes-base-bundle/vae/
+
+dreamlite eval shapes --model runs/shapes-base-bundle --out runs/shapes-base-bundle-eval
 
 rm -rf dreamlite/assets/shapes-base.new
 mkdir -p dreamlite/assets
-cp -r runs/shapes-base-96-cpu/final dreamlite/assets/shapes-base.new
-rm -rf dreamlite/assets/shapes-base.new/lora  # keep train_recipe.yaml and train_state.json: provenance
+cp -r runs/shapes-base-bundle dreamlite/assets/shapes-base.new
 cp dreamlite/assets/shapes-base/README.md dreamlite/assets/shapes-base.new/ 2>/dev/null || true
 rm -rf dreamlite/assets/shapes-base
 mv dreamlite/assets/shapes-base.new dreamlite/assets/shapes-base

@@ -64,6 +64,15 @@ def test_bundled_weights_come_from_the_build_script_and_model_card_commands():
     card = " ".join((bundle / "README.md").read_text().replace("\\\n", " ").split())
     for command in commands:
         assert command.replace(' "${ENGINE[@]}"', "") in card, command
+    # The VAE's decoder was retrained at 96 px by the script's decoder-only train-vae command, as its config records
+    # (the start, --init, was the bundled VAE: the same file as the path the script names).
+    words = shlex.split(commands_of(commands, "dreamlite train-vae --out runs/shapes-vae-96")[0])
+    flags = {w[2:].replace("-", "_"): words[i + 1] for i, w in enumerate(words[2:], 2)
+             if w.startswith("--") and i + 1 < len(words) and not words[i + 1].startswith("--")}
+    vae = json.loads((bundle / "vae" / "train_config.json").read_text())
+    assert "--decoder-only" in words and vae["decoder_only"] is True and vae["step"] == vae["steps"]
+    for key in ("size", "batch", "steps", "lr", "save_every"):
+        assert float(vae[key]) == float(flags[key]), key
 
 
 def commands_of(commands: list[str], prefix: str) -> list[str]:

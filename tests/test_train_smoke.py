@@ -110,6 +110,26 @@ def test_train_vae_writes_a_loadable_autoencoder_and_resumes(tmp_path):
     assert any("resuming VAE training at step 2/3" in m for m in messages)
 
 
+def test_train_vae_decoder_only_keeps_the_encoder_and_its_latents(tmp_path):
+    from diffusers import AutoencoderTiny
+
+    from dreamlite.train.vae import VAETrainConfig, train_vae
+
+    quiet = dict(log=lambda *a: None)
+    train_vae(VAETrainConfig(steps=2, batch=2, size=32, channels=8, save_every=2), tmp_path / "base", **quiet)
+    # A different image size than the base was trained at, as when a 64-px VAE learns to decode at 96 px.
+    config = VAETrainConfig(steps=3, batch=2, size=48, lr=1e-2, save_every=3, init=str(tmp_path / "base"),
+                            decoder_only=True)
+    train_vae(config, tmp_path / "decoder", **quiet)
+    base, tuned = (load_file(tmp_path / name / "diffusion_pytorch_model.safetensors") for name in ("base", "decoder"))
+    assert base.keys() == tuned.keys()
+    assert all(torch.equal(base[k], tuned[k]) for k in base if k.startswith("encoder."))
+    assert any(not torch.equal(base[k], tuned[k]) for k in base if k.startswith("decoder."))
+    assert AutoencoderTiny.from_pretrained(tmp_path / "decoder").config.encoder_block_out_channels[0] == 8
+    with pytest.raises(ValueError, match="needs init"):
+        train_vae(VAETrainConfig(steps=1, batch=2, size=32, channels=8, decoder_only=True), tmp_path / "x", **quiet)
+
+
 def test_ablation_writes_a_table(tmp_path):
     out = tmp_path / "ablation"
     command = [sys.executable, "-m", "dreamlite.cli", "ablation", "--recipe", "smoke", "--steps", "6",

@@ -33,7 +33,8 @@ def cmd_train_vae(args) -> int:
     config = VAETrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, size=args.size, channels=args.channels,
                             blocks=args.blocks, seed=args.seed, save_every=args.save_every,
                             foreground_weight=args.foreground_weight, latent_noise=args.latent_noise,
-                            device=args.device, workers=args.workers)
+                            device=args.device, workers=args.workers, init=args.init,
+                            decoder_only=args.decoder_only)
     train_vae(config, args.out)
     return 0
 
@@ -112,6 +113,10 @@ def register(sub) -> None:
     v.add_argument("--device", default="auto", help="auto (cuda when available, else cpu), cpu, cuda, cuda:1...")
     v.add_argument("--workers", type=int, default=0, help="processes rendering training images (0: in the trainer)")
     v.add_argument("--save-every", type=positive, default=500)
+    v.add_argument("--init", metavar="FOLDER", help="start from this AutoencoderTiny folder (its channels and "
+                   "blocks are kept) instead of a fresh one")
+    v.add_argument("--decoder-only", action="store_true",
+                   help="with --init: freeze the encoder, so its latents and any U-Net trained on them stay valid")
     v.set_defaults(func=cmd_train_vae)
 
     e = sub.add_parser("train-prompt-encoder", help="train a tiny Qwen3-VL prompt encoder on ShapesWorld text",

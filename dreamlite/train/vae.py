@@ -5,6 +5,10 @@ weighted up) the encoder is asked to keep each latent channel near zero mean and
 scale flow matching assumes (its noise is N(0, 1)). The decoder learns from slightly noised latents, since at
 sampling time it decodes the U-Net's imperfect ones. The result is a diffusers AutoencoderTiny folder for a
 recipe's `model.vae.path`.
+
+`init` starts from an existing AutoencoderTiny folder instead of a fresh one; with `decoder_only` its encoder is
+frozen, so the latent space, and every U-Net trained in it, stays as it is while the decoder learns to draw at
+another image size (a VAE trained at 64 px, decoding a U-Net that now works at 96 px).
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ class VAETrainConfig:
     threads: int | None = None
     device: str = "auto"  # auto: cuda when available, else cpu
     workers: int = 0  # DataLoader processes rendering batches (a GPU outpaces one CPU renderer)
+    init: str | None = None  # AutoencoderTiny folder to start from (its channels and blocks win)
+    decoder_only: bool = False  # freeze the encoder: the latents, and any U-Net trained on them, stay valid
 
 
 def shapes_images(seed: int, size: int):
@@ -82,7 +88,8 @@ def foreground_weights(pixels: torch.Tensor, weight: float) -> torch.Tensor:
 
 
 def vae_loss(vae, pixels: torch.Tensor, config: VAETrainConfig, generator: torch.Generator):
-    latents = vae.encode(pixels).latents
+    with torch.set_grad_enabled(torch.is_grad_enabled() and not config.decoder_only):
+        latents = vae.encode(pixels).latents
     noise = torch.randn(latents.shape, generator=generator).to(latents.device)
     noisy = latents + config.latent_noise * noise
     recon = vae.decode(noisy).sample
@@ -96,15 +103,13 @@ def vae_loss(vae, pixels: torch.Tensor, config: VAETrainConfig, generator: torch
 
 def train_vae(config: VAETrainConfig, out: str | Path, log=print) -> Path:
     """Train (or resume) and write `out` as an AutoencoderTiny folder; `out/train_state.pt` allows resuming."""
-    from ..build import tiny_vae
-
     out = Path(out)
     if config.threads:
         torch.set_num_threads(config.threads)
     device = pick_device(config.device)
-    torch.manual_seed(stable_seed(config.seed, "vae-init") % 2**63)
-    vae = tiny_vae(channels=config.channels, blocks=config.blocks).train().to(device)
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=config.lr, weight_decay=0.0)
+    vae = start_vae(config).train().to(device)
+    trained = [p for p in vae.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=config.lr, weight_decay=0.0)
     state_file, start = out / "train_state.pt", 0
     if state_file.is_file():
         state = torch.load(state_file, weights_only=True, map_location=device)
@@ -113,7 +118,8 @@ def train_vae(config: VAETrainConfig, out: str | Path, log=print) -> Path:
         start = int(state["step"])
         log(f"resuming VAE training at step {start}/{config.steps} from {out}")
     log(f"# dreamlite train-vae\n{json.dumps(asdict(config), indent=2)}\n"
-        f"AutoencoderTiny: {sum(p.numel() for p in vae.parameters()):,} parameters, on {device}")
+        f"AutoencoderTiny: {sum(p.numel() for p in vae.parameters()):,} parameters "
+        f"({sum(p.numel() for p in trained):,} trained), on {device}")
     batches = iter(torch.utils.data.DataLoader(
         StepBatches(config), sampler=range(start, config.steps), batch_size=None, num_workers=config.workers,
         pin_memory=device.type == "cuda", prefetch_factor=4 if config.workers else None))
@@ -128,7 +134,7 @@ def train_vae(config: VAETrainConfig, out: str | Path, log=print) -> Path:
         loss, rec, latents = vae_loss(vae, pixels, config, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         optimizer.step()
         bar.update(1)
         if (step + 1) % 20 == 0:
@@ -141,6 +147,24 @@ def train_vae(config: VAETrainConfig, out: str | Path, log=print) -> Path:
     bar.close()
     log(f"VAE written to {out}")
     return out
+
+
+def start_vae(config: VAETrainConfig):
+    """A fresh AutoencoderTiny from the config's seed, or `config.init`'s weights; the encoder frozen if asked."""
+    from diffusers import AutoencoderTiny
+
+    from ..build import tiny_vae
+
+    if config.init:
+        vae = AutoencoderTiny.from_pretrained(config.init)
+    elif config.decoder_only:
+        raise ValueError("decoder_only needs init: a fresh encoder left frozen would never learn")
+    else:
+        torch.manual_seed(stable_seed(config.seed, "vae-init") % 2**63)
+        vae = tiny_vae(channels=config.channels, blocks=config.blocks)
+    if config.decoder_only:
+        vae.encoder.requires_grad_(False)
+    return vae
 
 
 def save_vae(vae, optimizer, step: int, config: VAETrainConfig, out: Path) -> None:
