@@ -126,8 +126,10 @@ def test_train_vae_decoder_only_keeps_the_encoder_and_its_latents(tmp_path):
     assert all(torch.equal(base[k], tuned[k]) for k in base if k.startswith("encoder."))
     assert any(not torch.equal(base[k], tuned[k]) for k in base if k.startswith("decoder."))
     assert AutoencoderTiny.from_pretrained(tmp_path / "decoder").config.encoder_block_out_channels[0] == 8
-    with pytest.raises(ValueError, match="needs init"):
+    with pytest.raises(ValueError, match="needs --init"):
         train_vae(VAETrainConfig(steps=1, batch=2, size=32, channels=8, decoder_only=True), tmp_path / "x", **quiet)
+    with pytest.raises(FileNotFoundError, match="not an AutoencoderTiny folder"):
+        train_vae(VAETrainConfig(steps=1, init=str(tmp_path / "missing"), decoder_only=True), tmp_path / "x", **quiet)
 
 
 def test_ablation_writes_a_table(tmp_path):

@@ -156,9 +156,11 @@ def start_vae(config: VAETrainConfig):
     from ..build import tiny_vae
 
     if config.init:
+        if not (Path(config.init) / "config.json").is_file():
+            raise FileNotFoundError(f"{config.init}: not an AutoencoderTiny folder (no config.json)")
         vae = AutoencoderTiny.from_pretrained(config.init)
     elif config.decoder_only:
-        raise ValueError("decoder_only needs init: a fresh encoder left frozen would never learn")
+        raise ValueError("decoder-only training needs --init VAE: a fresh encoder left frozen would never learn")
     else:
         torch.manual_seed(stable_seed(config.seed, "vae-init") % 2**63)
         vae = tiny_vae(channels=config.channels, blocks=config.blocks)
