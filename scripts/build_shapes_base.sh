@@ -10,7 +10,7 @@
 # Run from the repository root: bash scripts/build_shapes_base.sh
 # Time: 64 px on a GPU (H100: VAE 134 s, U-Net ~8 min of training plus ~4 min of caches) or a CPU (VAE: many
 # hours; U-Net ~10 h on 2 cores); the prompt encoder ~20 min on CPU; 96 px ~7 h on 2 CPU cores (~20 samples/s);
-# the 96-px decoder ~25 min on 2 CPU cores.
+# the 96-px decoder ~50 min on 2 CPU cores.
 set -euo pipefail
 
 if python3 -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
@@ -35,7 +35,7 @@ dreamlite train shapes-base-96-cpu --out runs/shapes-base-96-cpu "${ENGINE[@]}" 
 # The VAE (runs/shapes-vae, carried along from the 64-px model) was trained on 64-px images; its decoder learns to
 # draw 96-px ones from the same (frozen) encoder's latents.
 dreamlite train-vae --out runs/shapes-vae-96 --init runs/shapes-base-96-cpu/final/vae --decoder-only \
-  --size 96 --batch 32 --steps 600 --lr 5e-4 --save-every 100
+  --size 96 --batch 32 --steps 1200 --lr 5e-4 --save-every 200
 
 rm -rf runs/shapes-base-bundle
 cp -r runs/shapes-base-96-cpu/final runs/shapes-base-bundle
