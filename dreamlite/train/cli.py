@@ -35,8 +35,6 @@ def cmd_train_vae(args) -> int:
                             foreground_weight=args.foreground_weight, latent_noise=args.latent_noise,
                             device=args.device, workers=args.workers, init=args.init,
                             decoder_only=args.decoder_only)
-    if args.decoder_only and not args.init:
-        raise RecipeError("train-vae: --decoder-only needs --init VAE (a fresh encoder left frozen would never learn)")
     train_vae(config, args.out)
     return 0
 

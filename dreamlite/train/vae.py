@@ -154,13 +154,15 @@ def start_vae(config: VAETrainConfig):
     from diffusers import AutoencoderTiny
 
     from ..build import tiny_vae
+    from .config import RecipeError
 
     if config.init:
         if not (Path(config.init) / "config.json").is_file():
             raise FileNotFoundError(f"{config.init}: not an AutoencoderTiny folder (no config.json)")
         vae = AutoencoderTiny.from_pretrained(config.init)
     elif config.decoder_only:
-        raise ValueError("decoder-only training needs --init VAE: a fresh encoder left frozen would never learn")
+        raise RecipeError("train-vae: decoder-only training needs --init VAE (a fresh encoder left frozen would "
+                          "never learn)")
     else:
         torch.manual_seed(stable_seed(config.seed, "vae-init") % 2**63)
         vae = tiny_vae(channels=config.channels, blocks=config.blocks)
