@@ -2,14 +2,14 @@
 # Reproduces the bundled model dreamlite/assets/shapes-base from nothing, with the project's own commands: the
 # ShapesWorld VAE; a 64-px U-Net through t2i -> edit -> joint -> sft (recipes/shapes-base.yaml with the step counts
 # it was trained with; it was the bundle until 2026-11-27); the anchored prompt encoder; the same U-Net continued
-# at 96 px with that encoder for twelve joint stages and an SFT stage (recipes/shapes-base-96-cpu.yaml; its final
-# stage ships); the VAE's decoder retrained at 96 px, its encoder frozen (so the U-Net's latents stay valid);
+# at 96 px with that encoder for thirteen joint stages, an anneal and an SFT stage (recipes/shapes-base-96-cpu.yaml;
+# its final stage ships); the VAE's decoder retrained at 96 px, its encoder frozen (so the U-Net's latents stay valid);
 # ShapesBench on the public eval split; the copy into the package.
 # Every command resumes if re-run after an interruption, also on another machine: the 64-px run trained on an H100
 # in two calls of a 15-minute lease, the 96-px stages on 2 CPU cores over several sessions (see the model card).
 # Run from the repository root: bash scripts/build_shapes_base.sh
 # Time: 64 px on a GPU (H100: VAE 134 s, U-Net ~8 min of training plus ~4 min of caches) or a CPU (VAE: many
-# hours; U-Net ~10 h on 2 cores); the prompt encoder ~20 min on CPU; 96 px ~7 h on 2 CPU cores (~20 samples/s);
+# hours; U-Net ~10 h on 2 cores); the prompt encoder ~20 min on CPU; 96 px ~13 h on 2 CPU cores (~20 samples/s);
 # the 96-px decoder ~50 min on 2 CPU cores.
 set -euo pipefail
 
