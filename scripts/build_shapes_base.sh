@@ -2,7 +2,7 @@
 # Reproduces the bundled model dreamlite/assets/shapes-base from nothing, with the project's own commands: the
 # ShapesWorld VAE; a 64-px U-Net through t2i -> edit -> joint -> sft (recipes/shapes-base.yaml with the step counts
 # it was trained with; it was the bundle until 2026-11-27); the anchored prompt encoder; the same U-Net continued
-# at 96 px with that encoder for thirteen joint stages, an anneal and an SFT stage (recipes/shapes-base-96-cpu.yaml;
+# at 96 px with that encoder for thirteen joint stages, an anneal and two SFT stages (recipes/shapes-base-96-cpu.yaml;
 # its final stage ships); the VAE's decoder retrained at 96 px, its encoder frozen (so the U-Net's latents stay valid);
 # ShapesBench on the public eval split; the copy into the package.
 # Every command resumes if re-run after an interruption, also on another machine: the 64-px run trained on an H100

@@ -56,10 +56,13 @@ def test_cpu_96_recipe_continues_the_bundle_in_resumable_stages():
     recipe = load_recipe("shapes-base-96-cpu")
     assert recipe.model.init == "shapes-base" and recipe.model.unet["sample_size"] == 12
     assert recipe.model.prompt_encoder.path == load_recipe("shapes-base-96").model.prompt_encoder.path
-    assert [s.name for s in recipe.stages] == [f"joint-{i:02d}" for i in range(1, 14)] + ["anneal", "sft"]
-    anneal = recipe.stages[-2]  # the joint mixture with the learning rate falling to 0
+    names = [s.name for s in recipe.stages]
+    assert names == [f"joint-{i:02d}" for i in range(1, 14)] + ["anneal", "sft", "sft-edit"]
+    anneal = recipe.stages[names.index("anneal")]  # the joint mixture with the learning rate falling to 0
     assert anneal.optimizer.schedule == "cosine" and anneal.optimizer.min_lr_ratio == 0
     assert anneal.mixture == recipe.stages[0].mixture
+    sft, last = recipe.stages[-2:]  # the closing SFT on new items, tilted toward editing
+    assert last.mixture["edit"] > sft.mixture["edit"] and last.data["edit"] != sft.data["edit"]
     assert {s.resolution for s in recipe.stages} == {96} and {s.batch for s in recipe.stages} == {32}
     assert recipe.run.save_every <= 200
 
