@@ -73,6 +73,9 @@ def _score_model(args) -> int:
         model = DreamLite.from_pretrained(args.model, device=None, dtype=None)
     except (ImportError, OSError, ValueError) as err:
         return _fail(f"cannot load model {args.model!r}: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
+    refused = _check_native_size(args, model)
+    if refused:
+        return refused
     if args.workers > 1 and model.device.type != "cpu":
         return _fail(f"--workers shares CPU cores among processes; the model is on {model.device}: leave it out")
     loader = partial(DreamLite.from_pretrained, args.model, device="cpu", dtype=None)
@@ -84,10 +87,31 @@ def _score_model(args) -> int:
     return 0
 
 
+def _check_native_size(args, model) -> int:
+    """Warn in one line, and refuse without --force, when the items' size is not the model's native size (the
+    U-Net's sample_size times the VAE factor): a model sampled off its size scores low for that reason alone."""
+    from .layout import read_index
+
+    native = getattr(model, "default_size", None)
+    if not args.items or native is None:
+        return 0
+    sizes = sorted({(r.get("width"), r.get("height")) for r in read_index(args.items)} - {(None, None)})
+    foreign = [s for s in sizes if s != (native, native)]
+    if not foreign:
+        return 0
+    w, h = foreign[0]
+    message = (f"items in {args.items} are {w}x{h} px but {args.model} is native at {native}x{native} px "
+               f"(U-Net sample_size x VAE factor); its scores there mean little")
+    if args.force:
+        print(f"dreamlite: warning: {message} (--force: running anyway)", file=sys.stderr)
+        return 0
+    return _fail(f"{message}: render the split with --size {native}, or pass --force")
+
+
 def run_eval(args) -> int:
     if args.images and (args.steps or args.guidance or args.image_guidance or args.items or args.out
-                        or args.keep_source is not None or args.workers > 1):
-        return _fail("--steps, --guidance, --image-guidance, --keep-source, --items, --out and --workers go with "
+                        or args.keep_source is not None or args.workers > 1 or args.force):
+        return _fail("--steps, --guidance, --image-guidance, --keep-source, --items, --out, --workers and --force go with "
                      "--model, not --images")
     if args.model and args.json:
         return _fail("--json goes with --images; with --model the scores go to OUTDIR/scores.json")
@@ -137,6 +161,8 @@ def register(subparsers) -> None:
                             "threads (a small model uses threads poorly); each item keeps its seed")
     bench.add_argument("--keep-source", type=float, default=None, metavar="THRESHOLD",
                        help="with --model: hold edits to the source outside the region the instruction changes")
+    bench.add_argument("--force", action="store_true",
+                       help="with --model: run even when the items' size is not the model's native size")
     bench.set_defaults(func=_guard(run_eval))
 
 
