@@ -45,9 +45,12 @@ def current_shard() -> Shard:
     """The shard of this process: accelerate's when launched with several processes, else the whole list."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return Shard()
+    import torch
     from accelerate import PartialState
 
-    state = PartialState()
+    # Without GPUs PartialState must be told to use the CPU, or it sees one process
+    cpu = not torch.cuda.is_available() or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true")
+    state = PartialState(cpu=cpu)
     return Shard(state.process_index, state.num_processes, state)
 
 
