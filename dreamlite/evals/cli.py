@@ -87,7 +87,7 @@ def _run_editing(args, bench) -> int:
     if not args.model and not args.images:
         return _fail("pass --model (with --out) to edit, or --images to score")
     data = Path(args.data)
-    items = bench.read_items(data, args.language) if bench.__name__.endswith("gedit") else bench.read_items(data)
+    items = bench.read_items(data, args.language) if bench.__name__.endswith(".gedit") else bench.read_items(data)
     protocol = EditProtocol(args.size, args.guidance, args.image_guidance, args.seed, args.steps)
     images = Path(args.images) if args.images else None
     if args.model:
@@ -105,7 +105,7 @@ def _run_editing(args, bench) -> int:
     judge = load_judge(args.judge, args.judge_model, args.device) if args.judge.startswith("http") else \
         load_judge(args.judge, device=args.device, dtype=args.dtype)
     out = Path(args.out) if args.out and not args.model else images
-    if bench.__name__.endswith("gedit"):
+    if bench.__name__.endswith(".gedit"):
         scores = bench.score_gedit(items, images, judge, args.prompts, data, out, args.attempts,
                                    sys.stderr.isatty())
         headline = f"GEdit-Bench O {scores['fullset']['O']}"

@@ -1,0 +1,142 @@
+"""Sampling in the benchmarks' layouts with a tiny random DreamLite: one process, two (torchrun, gloo on CPU)
+and a killed-then-resumed run write the same images; ImgEdit and GEdit layouts, judged through the CLI."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+from PIL import Image
+
+from dreamlite import DreamLite
+from dreamlite.evals import gedit
+from dreamlite.evals.editing import EditProtocol
+from dreamlite.evals.geneval.layout import check_layout
+from dreamlite.evals.geneval.sampling import read_metadata
+from dreamlite.evals.shard import Shard, run_jobs
+
+from .test_evals_judges import FakeChatServer, answer, imgedit_data
+
+REPO = Path(__file__).resolve().parents[1]
+PROMPTS = [
+    {"tag": "single_object", "include": [{"class": "bench", "count": 1}], "prompt": "a photo of a bench"},
+    {"tag": "colors", "include": [{"class": "car", "count": 1, "color": "red"}], "prompt": "a photo of a red car"},
+    {"tag": "counting", "include": [{"class": "cat", "count": 2}], "exclude": [{"class": "cat", "count": 3}],
+     "prompt": "a photo of two cats"},
+    {"tag": "position", "include": [{"class": "dog", "count": 1},
+                                    {"class": "cat", "count": 1, "position": ["left of", 0]}],
+     "prompt": "a photo of a cat left of a dog"},
+]
+SAMPLES = 2
+
+
+def env() -> dict:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(REPO),
+            "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+
+
+def geneval_args(model, prompts, out):
+    return ["-m", "dreamlite.cli", "eval", "geneval", "--model", str(model), "--prompts", str(prompts),
+            "--out", str(out), "--size", "32", "--steps", "2", "--samples", str(SAMPLES)]
+
+
+def run(args, timeout=240):
+    result = subprocess.run([sys.executable, *args], cwd=REPO, env=env(), capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, f"{args}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+def images(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.glob("*/samples/*.png"))}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_geneval_one_process_two_processes_and_a_resumed_run_agree(tmp_path, tiny_model_dir):
+    prompts = tmp_path / "evaluation_metadata.jsonl"
+    prompts.write_text("".join(json.dumps(p) + "\n" for p in PROMPTS))
+    total = len(PROMPTS) * SAMPLES
+
+    one = tmp_path / "one"
+    out = run(geneval_args(tiny_model_dir, prompts, one))
+    assert "layout ok: 4 prompt folders, 8 images" in out
+    assert check_layout(one, read_metadata(prompts), SAMPLES) == {"prompts": 4, "images": total}
+    reference = images(one)
+    assert len(set(reference.values())) == total  # every prompt and seed gives its own image
+
+    two = tmp_path / "two"
+    out = run(["-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+               "--master-port", str(free_port()), *geneval_args(tiny_model_dir, prompts, two)])
+    assert "process 0/2: wrote 4 images" in out and "process 1/2: wrote 4 images" in out
+    assert images(two) == reference
+
+    resumed = tmp_path / "resumed"
+    proc = subprocess.Popen([sys.executable, *geneval_args(tiny_model_dir, prompts, resumed)], cwd=REPO, env=env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while len(list(resumed.glob("*/samples/*.png"))) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    kept = len(list(resumed.glob("*/samples/*.png")))
+    assert 2 <= kept < total, f"the run should have been killed midway, {kept} of {total} images were written"
+    out = run(geneval_args(tiny_model_dir, prompts, resumed))
+    assert f"wrote {total - kept} images, kept {kept} already there" in out
+    assert images(resumed) == reference
+
+
+def test_imgedit_through_the_cli_with_an_endpoint_judge(tmp_path, tiny_model_dir):
+    data = tmp_path / "data"
+    items = imgedit_data(data, {"1": ("make it red", "adjust"), "2": ("add a hat", "add")})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeChatServer)
+    FakeChatServer.replies, FakeChatServer.requests = [(200, answer(4, 4, 5)), (200, answer(2, 3, 4))], []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = tmp_path / "edited"
+        stdout = run(["-m", "dreamlite.cli", "eval", "imgedit", "--model", str(tiny_model_dir), "--data", str(data),
+                      "--out", str(out), "--size", "32", "--steps", "2", "--judge",
+                      f"http://127.0.0.1:{server.server_address[1]}/v1", "--judge-model", "gpt-4o"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    for item in items:  # {key}.png, resized back to the source's size
+        assert Image.open(out / f"{item['key']}.png").size == (24, 16)
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["types"]["adjust"]["score"] == 4.33 and scores["types"]["add"]["score"] == 3.0
+    assert scores["judge"]["id"] == "gpt-4o" and scores["judge"]["reported_model"] == "served-judge-2025"
+    assert "ImgEdit overall 3.665" in stdout
+    assert (out / "grid.png").is_file() and (out / "result.json").is_file()
+
+
+def test_gedit_layout_and_resume(tmp_path, tiny_model_dir):
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.new("RGB", (40, 24), (200, 30, 30)).save(data / "src.png")
+    rows = [{"key": "k1", "task_type": "color_alter", "instruction": "make it blue", "instruction_language": "en",
+             "image": "src.png"},
+            {"key": "k2", "task_type": "subject-add", "instruction": "add a ball", "instruction_language": "en",
+             "image": "src.png"}]
+    (data / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    items = gedit.read_items(data)
+    model = DreamLite.from_pretrained(tiny_model_dir, device="cpu")
+    out = tmp_path / "out"
+    jobs = gedit.edit_jobs(model, items, out, EditProtocol(size=32, steps=2))
+    assert run_jobs(jobs, Shard()) == (2, 0)
+    first = out / "fullset" / "color_alter" / "en" / "k1.png"
+    assert Image.open(first).size == (40, 24)
+    before = first.read_bytes()
+    first.unlink()
+    assert run_jobs(jobs, Shard()) == (1, 1)  # only the missing image is made again, identically
+    assert first.read_bytes() == before
+    assert run_jobs(jobs, Shard(rank=1, world=2)) == (0, 1)  # rank 1 of 2 owns the second item only
