@@ -143,3 +143,23 @@ def test_layout_check_follows_genevals_reader(tmp_path):
     bad.write_text('{"tag": "colour", "include": [], "prompt": "x"}\n')
     with pytest.raises(EvalError, match="unknown tag"):
         read_metadata(bad)
+
+
+def test_the_cli_explains_missing_inputs_in_one_line(tmp_path, capsys):
+    from dreamlite.cli import main
+
+    assert main(["eval", "geneval", "--images", str(tmp_path)]) == 2
+    assert "needs --detector" in capsys.readouterr().err
+    assert main(["eval", "geneval", "--model", "shapes-base", "--out", str(tmp_path)]) == 2
+    assert "--prompts FILE" in capsys.readouterr().err
+    assert main(["eval", "imgedit", "--images", str(tmp_path), "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no basic_edit.json" in err
+    (tmp_path / "basic_edit.json").write_text("{}")
+    assert main(["eval", "imgedit", "--images", str(tmp_path), "--data", str(tmp_path)]) == 2
+    assert "no items" in capsys.readouterr().err
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    (tmp_path / "basic_edit.json").write_text(json.dumps({"1": {"id": "a.png", "prompt": "p", "edit_type": "add"}}))
+    assert main(["eval", "imgedit", "--images", str(tmp_path), "--data", str(tmp_path), "--judge",
+                 "http://127.0.0.1:9/v1"]) == 2
+    assert "--judge-model" in capsys.readouterr().err

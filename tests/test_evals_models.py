@@ -54,6 +54,7 @@ def test_instance_detections_follow_mask2formers_rule():
 
 def test_mask2former_loads_from_a_folder_and_detects(detector_dir):
     detector = load_detector(detector_dir)
+    assert (detector.processor.size.shortest_edge, detector.processor.size.longest_edge) == (800, 1333)  # GenEval's
     image = scene()
     found = detector.detect(image, min_score=0.0)
     assert found and set(found) <= set(OBJECT_NAMES)
@@ -92,7 +93,8 @@ def test_a_folder_is_scored_and_the_results_name_their_weights(tmp_path, detecto
     for i in range(2):
         scene(i).save(root / f"{i:05d}" / "samples" / "0000.png")
     identity = {"detector": weights_identity(detector_dir), "clip": weights_identity(clip_dir)}
-    scores = score_folder(root, load_detector(detector_dir), load_clip(clip_dir), identity=identity,
+    small = {"shortest_edge": 64, "longest_edge": 128}
+    scores = score_folder(root, load_detector(detector_dir, size=small), load_clip(clip_dir), identity=identity,
                           metadata_file=prompts)
     assert scores["benchmark"] == "GenEval-compatible" and scores["images"] == 2
     assert scores["detector"]["sha256"]["model.safetensors"] == sha256_file(detector_dir / "model.safetensors")

@@ -102,8 +102,7 @@ def _run_editing(args, bench) -> int:
         return 0
     from .judges import load_judge
 
-    judge = load_judge(args.judge, args.judge_model, args.device) if args.judge.startswith("http") else \
-        load_judge(args.judge, device=args.device, dtype=args.dtype)
+    judge = load_judge(args.judge, args.judge_model, device=args.device, dtype=args.dtype)
     out = Path(args.out) if args.out and not args.model else images
     if bench.__name__.endswith(".gedit"):
         scores = bench.score_gedit(items, images, judge, args.prompts, data, out, args.attempts,

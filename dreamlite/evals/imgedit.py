@@ -55,6 +55,8 @@ def read_items(data: str | Path) -> list[dict]:
             raise EvalError(f"{path}: item {key}'s source {data / entry['id']} is missing")
         items.append({"key": str(key), "source": data / entry["id"], "prompt": entry["prompt"],
                       "edit_type": entry["edit_type"]})
+    if not items:
+        raise EvalError(f"{path}: no items")
     return items
 
 

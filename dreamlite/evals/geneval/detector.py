@@ -88,8 +88,14 @@ def processor_settings(folder: Path) -> dict:
     return {k: v for k, v in config.items() if not k.endswith(("_type", "_class")) and k != "auto_map"}
 
 
-def load_detector(path: str | Path, device: str | None = None) -> Mask2FormerDetector:
-    """Mask2Former and its image processor from a local folder (safetensors only)."""
+# GenEval's mmdetection test pipeline resizes (keeping the aspect) into 1333 x 800 and pads to multiples of 32.
+GENEVAL_RESIZE = {"shortest_edge": 800, "longest_edge": 1333}
+
+
+def load_detector(path: str | Path, device: str | None = None, size: dict | None = GENEVAL_RESIZE
+                  ) -> Mask2FormerDetector:
+    """Mask2Former and its image processor from a local folder (safetensors only); the folder's normalisation,
+    with GenEval's resize unless `size` is None (then the folder's own)."""
     from transformers import Mask2FormerForUniversalSegmentation
     from transformers.models.mask2former.image_processing_pil_mask2former import Mask2FormerImageProcessorPil
 
@@ -101,7 +107,12 @@ def load_detector(path: str | Path, device: str | None = None) -> Mask2FormerDet
     check_safetensors_only(folder)
     with quiet_libraries():
         model = Mask2FormerForUniversalSegmentation.from_pretrained(folder, use_safetensors=True)
-    processor = Mask2FormerImageProcessorPil(**processor_settings(folder))
+    settings = processor_settings(folder)
+    if size is not None:
+        settings.update(size=dict(size), size_divisor=32)
+    elif isinstance(settings.get("size"), int):  # the older configs' bare shortest edge
+        settings["size"] = {"shortest_edge": settings["size"], "longest_edge": settings.pop("max_size", 1333)}
+    processor = Mask2FormerImageProcessorPil(**settings)
     model = model.eval().requires_grad_(False)
     if device is not None:
         model.to(device)

@@ -54,13 +54,19 @@ def ask_with_retries(judge, parts: Sequence, parse: Callable[[str], object], att
     return verdict
 
 
-def load_judge(spec: str, model_name: str | None = None, device: str | None = None, **options):
+def load_judge(spec: str, model_name: str | None = None, device: str | None = None, dtype: str | None = None):
     """A judge from --judge: an http(s) URL is an OpenAI-compatible endpoint (needs --judge-model), anything else
     a local model folder."""
+    from .. import EvalError
+
     if spec.startswith(("http://", "https://")):
         from .openai_chat import OpenAIChatJudge
 
-        return OpenAIChatJudge(spec, model_name, **options)
+        if not model_name:
+            raise EvalError(f"--judge {spec} is an endpoint: name the model it serves with --judge-model")
+        return OpenAIChatJudge(spec, model_name)
+    if model_name:
+        raise EvalError("--judge-model goes with an endpoint URL; a local judge's folder names its model")
     from .local_vlm import load_local_judge
 
-    return load_local_judge(spec, device=device, **options)
+    return load_local_judge(spec, device=device, dtype=dtype)
