@@ -111,8 +111,8 @@ def _check_native_size(args, model) -> int:
 def run_eval(args) -> int:
     if args.images and (args.steps or args.guidance or args.image_guidance or args.items or args.out
                         or args.keep_source is not None or args.workers > 1 or args.force):
-        return _fail("--steps, --guidance, --image-guidance, --keep-source, --items, --out, --workers and --force go with "
-                     "--model, not --images")
+        return _fail("--steps, --guidance, --image-guidance, --keep-source, --items, --out, --workers and --force go "
+                     "with --model, not --images")
     if args.model and args.json:
         return _fail("--json goes with --images; with --model the scores go to OUTDIR/scores.json")
     return _score_images(args) if args.images else _score_model(args)
