@@ -1,5 +1,5 @@
 """Sampling in the benchmarks' layouts with a tiny random DreamLite: one process, two (torchrun, gloo on CPU)
-and a killed-then-resumed run write the same images; ImgEdit and GEdit layouts, judged through the CLI."""
+and a killed-then-resumed CLI run write the same images; ImgEdit and GEdit layouts, judged through the CLI."""
 
 import json
 import os
@@ -18,7 +18,8 @@ from dreamlite import DreamLite
 from dreamlite.evals import gedit
 from dreamlite.evals.editing import EditProtocol
 from dreamlite.evals.geneval.layout import check_layout
-from dreamlite.evals.geneval.sampling import read_metadata
+from dreamlite.evals.identity import sha256_file
+from dreamlite.evals.geneval.sampling import GenEvalProtocol, geneval_jobs, read_metadata, write_metadata
 from dreamlite.evals.shard import Shard, run_jobs
 
 from .test_evals_judges import FakeChatServer, answer, imgedit_data
@@ -68,10 +69,14 @@ def test_geneval_one_process_two_processes_and_a_resumed_run_agree(tmp_path, tin
     prompts.write_text("".join(json.dumps(p) + "\n" for p in PROMPTS))
     total = len(PROMPTS) * SAMPLES
 
-    one = tmp_path / "one"
-    out = run(geneval_args(tiny_model_dir, prompts, one))
-    assert "layout ok: 4 prompt folders, 8 images" in out
-    assert check_layout(one, read_metadata(prompts), SAMPLES) == {"prompts": 4, "images": total}
+    one = tmp_path / "one"  # one process, in this one
+    records = read_metadata(prompts)
+    write_metadata(one, records)
+    model = DreamLite.from_pretrained(tiny_model_dir, device="cpu")
+    protocol = GenEvalProtocol(samples=SAMPLES, size=32, steps=2)
+    assert protocol.seeds() == [2024, 2025]
+    assert run_jobs(geneval_jobs(model, records, one, protocol), Shard()) == (total, 0)
+    assert check_layout(one, records, SAMPLES) == {"prompts": 4, "images": total}
     reference = images(one)
     assert len(set(reference.values())) == total  # every prompt and seed gives its own image
 
@@ -82,17 +87,23 @@ def test_geneval_one_process_two_processes_and_a_resumed_run_agree(tmp_path, tin
     assert images(two) == reference
 
     resumed = tmp_path / "resumed"
+    log = open(tmp_path / "killed.log", "w")
     proc = subprocess.Popen([sys.executable, *geneval_args(tiny_model_dir, prompts, resumed)], cwd=REPO, env=env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                            stdout=log, stderr=log, start_new_session=True)
     deadline = time.monotonic() + 180
     while len(list(resumed.glob("*/samples/*.png"))) < 2 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
+    finished = proc.poll()
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    log.close()
     kept = len(list(resumed.glob("*/samples/*.png")))
-    assert 2 <= kept < total, f"the run should have been killed midway, {kept} of {total} images were written"
+    assert finished is None and 2 <= kept < total, (
+        f"the run should have been killed midway: {kept} of {total} images, exit {finished}\n"
+        f"{(tmp_path / 'killed.log').read_text()[-2000:]}")
     out = run(geneval_args(tiny_model_dir, prompts, resumed))
     assert f"wrote {total - kept} images, kept {kept} already there" in out
+    assert "layout ok: 4 prompt folders, 8 images" in out
     assert images(resumed) == reference
 
 
@@ -117,6 +128,9 @@ def test_imgedit_through_the_cli_with_an_endpoint_judge(tmp_path, tiny_model_dir
     assert scores["judge"]["id"] == "gpt-4o" and scores["judge"]["reported_model"] == "served-judge-2025"
     assert "ImgEdit overall 3.665" in stdout
     assert (out / "grid.png").is_file() and (out / "result.json").is_file()
+    sampling = json.loads((out / "sampling.json").read_text())
+    assert sampling["protocol"] == {"size": 32, "guidance": 3.5, "image_guidance": 1.0, "seed": 42, "steps": 2}
+    assert sampling["inputs"]["basic_edit.json"] == sha256_file(data / "basic_edit.json")
 
 
 def test_gedit_layout_and_resume(tmp_path, tiny_model_dir):

@@ -25,11 +25,19 @@ def _load_model(args, shard):
     return DreamLite.from_pretrained(args.model, device=shard.device(args.device), dtype=args.dtype)
 
 
-def _sample(args, make_jobs) -> Path:
+def _sample(args, make_jobs, protocol, inputs) -> Path:
+    """Make this process's share of the images; returns the folder on the main process (None elsewhere)."""
+    from dataclasses import asdict
+
+    from .identity import files_identity
+    from .report import write_json
     from .shard import current_shard, run_jobs
 
     shard = current_shard()
     out = Path(args.out)
+    if shard.is_main:  # what made these images, beside them
+        write_json(out / "sampling.json", {"model": args.model, "protocol": asdict(protocol),
+                                           "processes": shard.world, "inputs": files_identity(inputs)})
     jobs = make_jobs(_load_model(args, shard), out, shard)
     made, skipped = run_jobs(jobs, shard, progress=sys.stderr.isatty())
     print(f"process {shard.rank}/{shard.world}: wrote {made} images, kept {skipped} already there, in {out}")
@@ -56,7 +64,7 @@ def run_geneval(args) -> int:
             shard.wait()
             return geneval_jobs(model, records, out, protocol)
 
-        images = _sample(args, make)
+        images = _sample(args, make, protocol, [args.prompts])
         if images is None:
             return 0
         counts = check_layout(images, records, protocol.samples)
@@ -93,7 +101,9 @@ def _run_editing(args, bench) -> int:
     if args.model:
         if not args.out:
             return _fail("--model needs --out DIR")
-        images = _sample(args, lambda model, out, shard: bench.edit_jobs(model, items, out, protocol))
+        listing = data / ("metadata.jsonl" if bench.__name__.endswith(".gedit") else "basic_edit.json")
+        images = _sample(args, lambda model, out, shard: bench.edit_jobs(model, items, out, protocol), protocol,
+                         [listing])
         if images is None:
             return 0
     if not args.judge:
