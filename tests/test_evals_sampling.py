@@ -105,6 +105,7 @@ def test_geneval_one_process_two_processes_and_a_resumed_run_agree(tmp_path, tin
     assert f"wrote {total - kept} images, kept {kept} already there" in out
     assert "layout ok: 4 prompt folders, 8 images" in out
     assert images(resumed) == reference
+    assert not list(resumed.glob("*/samples/.*"))  # no temporary file is left behind
 
 
 def test_imgedit_through_the_cli_with_an_endpoint_judge(tmp_path, tiny_model_dir):

@@ -73,6 +73,9 @@ def run_jobs(jobs: Sequence[Job], shard: Shard, progress: bool = False, desc: st
     """Make this process's share of `jobs`, skipping those already written; returns (made, skipped)."""
     mine = shard.take(jobs)
     todo = [job for job in mine if not job.path.is_file()]
+    for job in todo:  # a killed run's half-written file of an image this process owns
+        for stale in job.path.parent.glob(f".{job.path.stem}.*.tmp.png"):
+            stale.unlink()
     if progress and shard.is_main:
         from tqdm import tqdm
 
