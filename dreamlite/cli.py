@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sampling_args(edit)
     edit.set_defaults(func=cmd_edit)
 
-    for module in ("shapes.cli", "evals.cli", "train.cli", "demo"):
+    for module in ("shapes.cli", "train.cli", "demo", "evals.cli", "serve.cli"):
         register_optional(module, sub)
     return parser
 

@@ -54,8 +54,13 @@ def run(args, timeout=240):
     return result.stdout
 
 
+def finished(root: Path) -> list[Path]:
+    """The images in place; pathlib's glob also matches the dot-named temporary files of a write in progress."""
+    return sorted(p for p in root.glob("*/samples/*.png") if not p.name.startswith("."))
+
+
 def images(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.glob("*/samples/*.png"))}
+    return {str(p.relative_to(root)): p.read_bytes() for p in finished(root)}
 
 
 def free_port() -> int:
@@ -91,15 +96,15 @@ def test_geneval_one_process_two_processes_and_a_resumed_run_agree(tmp_path, tin
     proc = subprocess.Popen([sys.executable, *geneval_args(tiny_model_dir, prompts, resumed)], cwd=REPO, env=env(),
                             stdout=log, stderr=log, start_new_session=True)
     deadline = time.monotonic() + 180
-    while len(list(resumed.glob("*/samples/*.png"))) < 2 and time.monotonic() < deadline and proc.poll() is None:
+    while len(finished(resumed)) < 2 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
-    finished = proc.poll()
+    exit_code = proc.poll()
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     log.close()
-    kept = len(list(resumed.glob("*/samples/*.png")))
-    assert finished is None and 2 <= kept < total, (
-        f"the run should have been killed midway: {kept} of {total} images, exit {finished}\n"
+    kept = len(finished(resumed))
+    assert exit_code is None and 2 <= kept < total, (
+        f"the run should have been killed midway: {kept} of {total} images, exit {exit_code}\n"
         f"{(tmp_path / 'killed.log').read_text()[-2000:]}")
     out = run(geneval_args(tiny_model_dir, prompts, resumed))
     assert f"wrote {total - kept} images, kept {kept} already there" in out
