@@ -19,7 +19,8 @@ class RewardSpec:
 class HeldOutSpec:
     """A small ShapesBench eval on held-out items, sampled at the shipped settings, every `every` iterations."""
 
-    every: int = 10  # iterations between evals (and one before the first and after the last); 0: never
+    every: int = 10  # iterations between evals (and one after the last); 0: never
+    at_start: bool = True  # also one before the first iteration (a stage that follows an rl stage needs none)
     split_seed: int = 1  # the dev split (`dreamlite shapes render --split dev`), never the public eval split (0)
     per_category: int = 2  # items per category (15 categories)
     steps: int | None = None  # null: the pipeline's default for the variant

@@ -81,7 +81,8 @@ class RLStage:
                                     defaults["guidance_scale"] or 1.0, defaults["image_guidance_scale"] or 1.0)
 
     def begin(self, start: int) -> None:
-        if start == 0 and self.held_out is not None and not any("held_out" in r for r in self.history):
+        if start == 0 and self.held_out is not None and self.rl.held_out.at_start and \
+                not any("held_out" in r for r in self.history):
             self._evaluate(0)
         self.accelerator.wait_for_everyone()
 
