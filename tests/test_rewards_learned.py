@@ -209,7 +209,10 @@ def save_tiny_hpsv3(folder):
     Qwen2VLImageProcessorPil(patch_size=14, merge_size=2, temporal_patch_size=2).save_pretrained(folder)
     model = Qwen2VLForConditionalGeneration(config).eval()
     tokenizer.add_special_tokens({"additional_special_tokens": [REWARD_TOKEN]})
-    model.resize_token_embeddings(len(tokenizer))
+    model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    with torch.no_grad():  # weights large enough that positions, image and prompt all move the score
+        for name, param in model.named_parameters():
+            param.normal_(1.0 if "norm" in name else 0.0, 0.3)
     head = torch.nn.Sequential(torch.nn.Linear(32, 24), torch.nn.ReLU(), torch.nn.Dropout(0.05),
                                torch.nn.Linear(24, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2)).eval()
     old = {"model.language_model.": "model.", "model.visual.": "visual."}
@@ -258,7 +261,7 @@ def test_hpsv3_loads_the_published_layout_and_matches_its_forward(hpsv3_dir):
     reward = build_reward([{"name": "hpsv3", "args": {"path": str(folder), "batch_size": 3}}])
     imgs = images(3, size=(60, 90))
     value = reward(imgs, PROMPTS[:3])
-    assert value.shape == (3,) and torch.isfinite(value).all()
+    assert value.shape == (3,) and torch.isfinite(value).all() and value.unique().numel() == 3
     expected = [manual_hpsv3(model, head, tokenizer, i, p) for i, p in zip(imgs, PROMPTS[:3])]
     torch.testing.assert_close(value, torch.tensor(expected), atol=1e-4, rtol=1e-4)
     assert reward.components["hpsv3/sigma"].shape == (3,)
