@@ -2,6 +2,8 @@
 saved to a folder and loaded through the adapter as a user's download would be. Random weights cannot rank, so
 the tests check the formulas against a manual transformers computation, determinism, batching and the errors."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
@@ -147,6 +149,7 @@ def test_edit_judge_rewards_from_canned_answers():
     assert reward.components["failed"].tolist() == [0, 0, 0, 1, 0]
     torch.testing.assert_close(reward.components["following"][:3], torch.tensor([1.0, 0.75, 0.0]))
     assert torch.isnan(reward.components["preservation"][3:]).all()
+    assert reward.errors[2][1].startswith("judge: JudgeError") and len(reward.errors[3]) == 3
     assert not judge.answers  # the third item was asked three times, the fourth three times
     edit, generation = judge.seen[0], judge.seen[-1]
     assert "make it red" in edit[0] and np.array_equal(np.asarray(edit[1]), srcs[0])
@@ -176,6 +179,9 @@ def test_edit_judge_runs_a_tiny_local_qwen25vl(tmp_path):
     value = reward(images(2, size=(56, 56)), ["make it red", "a circle"], [images(1, size=(56, 56))[0], None])
     assert value.shape == (2,) and torch.isfinite(value).all()
     assert ((value >= 0) & (value <= 1)).all()
+    # the model answered (random text, so malformed); no attempt failed inside the judge itself
+    judge_reward = reward.parts[0][2]
+    assert all(e.startswith("malformed") for errors in judge_reward.errors for e in errors)
 
 
 # ---- hpsv3 -----------------------------------------------------------------------------------------------------
@@ -281,9 +287,7 @@ def test_hpsv3_errors_are_one_line(hpsv3_dir, tmp_path):
         with pytest.raises(ValueError, match=message) as err:
             build_reward([{"name": "hpsv3", "args": args}])
         assert "\n" not in str(err.value)
-    try:
-        import hpsv3  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("hpsv3") is None:
         with pytest.raises(ValueError, match="pip install hpsv3"):
             build_reward([{"name": "hpsv3", "args": {"backend": "hpsv3"}}])
 

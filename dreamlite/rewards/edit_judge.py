@@ -11,7 +11,8 @@ line only. The reward is
 
 with w = `follow_weight` (0.5). A malformed answer is asked again (`attempts`, via ask_with_retries); a sample
 whose judge never gives a readable answer, or fails, gets `on_failure` (default 0.0, so unreadable samples earn
-nothing) and is flagged in `components["failed"]`. The call never raises for a judge failure.
+nothing) and is flagged in `components["failed"]`; `errors` keeps why each attempt failed. The call never raises
+for a judge failure.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class EditJudgeReward:
         self.judge = judge if judge is not None else _load_judge(path, url, model, device, dtype, max_new_tokens)
         self.follow_weight, self.attempts, self.on_failure = follow_weight, attempts, float(on_failure)
         self.components: dict[str, torch.Tensor] = {}
+        self.errors: list[list[str]] = []  # per sample of the last call: why each failed attempt failed
 
     def score(self, image: Image.Image, prompt: str, source: Image.Image | None) -> tuple[float, float, float]:
         """(reward, following in [0, 1], preservation in [0, 1]); NaN parts and `on_failure` when it failed."""
@@ -85,6 +87,7 @@ class EditJudgeReward:
         else:
             parts, parse = [EDIT_RUBRIC.format(instruction=prompt), source, image], parse_edit_answer
         verdict = ask_with_retries(self.judge, parts, parse, self.attempts)
+        self.errors.append(verdict.errors)
         if not verdict.ok:
             return self.on_failure, float("nan"), float("nan")
         following, preservation = verdict.value
@@ -99,6 +102,7 @@ class EditJudgeReward:
         images = [Image.fromarray(a) for a in as_arrays(images)]
         sources = [None] * len(images) if sources is None else sources
         sources = [None if s is None else Image.fromarray(as_arrays([s])[0]) for s in sources]
+        self.errors = []
         rows = [self.score(i, p, s) for i, p, s in zip(images, prompts, sources)]
         following = torch.tensor([r[1] for r in rows], dtype=torch.float32)
         self.components = {"following": following,
