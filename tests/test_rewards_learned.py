@@ -96,6 +96,18 @@ def test_clip_missing_or_pickled_folder_is_one_line_value_error(tmp_path, clip_d
         assert "\n" not in str(err.value) and "nowhere" in str(err.value)
     with pytest.raises(ValueError, match="needs `path`"):
         build_reward([{"name": "clip"}])
+    with pytest.raises(ValueError, match="no such folder"):
+        build_reward([{"name": "pickscore", "args": {"path": str(clip_dir), "processor": str(tmp_path / "p")}}])
+    # PickScore_v1's layout: the model folder without tokenizer or processor, those in another folder
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (bare / name).symlink_to(clip_dir / name)
+    with pytest.raises(ValueError, match="no preprocessor_config.json"):
+        build_reward([{"name": "pickscore", "args": {"path": str(bare)}}])
+    split = build_reward([{"name": "pickscore", "args": {"path": str(bare), "processor": str(clip_dir)}}])
+    whole = build_reward([{"name": "pickscore", "args": {"path": str(clip_dir)}}])
+    assert torch.equal(split(images(2), PROMPTS[:2]), whole(images(2), PROMPTS[:2]))
     pickled = tmp_path / "pickled"
     pickled.mkdir()
     (pickled / "config.json").write_text((clip_dir / "config.json").read_text())

@@ -13,6 +13,8 @@ Images are processed in batches of `batch_size`. For edits the prompt scored is 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from .base import as_arrays
@@ -33,8 +35,10 @@ class ClipScorer:
 
         what = "a transformers CLIPModel (config.json, safetensors)"
         folder = model_folder(path, self.name, what)
-        extras = folder if processor is None else model_folder(processor, self.name, "a CLIP tokenizer and "
-                                                               "preprocessor_config.json")
+        extras = folder if processor is None else Path(processor).expanduser()
+        if not extras.is_dir():
+            raise ValueError(f"reward {self.name!r}: no such folder {processor} (a CLIP tokenizer and "
+                             "preprocessor_config.json)")
         if batch_size < 1:
             raise ValueError(f"reward {self.name!r}: batch_size must be at least 1, got {batch_size}")
         self.device = pick_device(device)
