@@ -299,6 +299,13 @@ def test_hpsv3_errors_are_one_line(hpsv3_dir, tmp_path):
         with pytest.raises(ValueError, match=message) as err:
             build_reward([{"name": "hpsv3", "args": args}])
         assert "\n" not in str(err.value)
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(folder / "HPSv3.safetensors")
+    del state["model.layers.0.mlp.up_proj.weight"]
+    save_file(state, tmp_path / "cut.safetensors")
+    with pytest.raises(ValueError, match=r"does not fit .* missing 1 \(e.g. model.language_model.layers.0.mlp"):
+        build_reward([{"name": "hpsv3", "args": {"path": str(folder), "checkpoint": tmp_path / "cut.safetensors"}}])
     if importlib.util.find_spec("hpsv3") is None:
         with pytest.raises(ValueError, match="pip install hpsv3"):
             build_reward([{"name": "hpsv3", "args": {"backend": "hpsv3"}}])

@@ -112,8 +112,12 @@ class HPSv3Reward:
                              f"{folder} with {REWARD_TOKEN} {len(self.tokenizer)}: not the base HPSv3 was trained on")
         config.text_config.vocab_size = rows
         with quiet_libraries():
-            model = Qwen2VLForConditionalGeneration.from_pretrained(None, config=config, state_dict=state,
-                                                                    dtype=self.dtype)
+            model, info = Qwen2VLForConditionalGeneration.from_pretrained(
+                None, config=config, state_dict=state, dtype=self.dtype, output_loading_info=True)
+        wrong = {kind: sorted(info.get(f"{kind}_keys") or []) for kind in ("missing", "unexpected", "mismatched")}
+        if any(wrong.values()):
+            summary = "; ".join(f"{k} {len(v)} (e.g. {v[0]})" for k, v in wrong.items() if v)
+            raise ValueError(f"reward 'hpsv3': {weights.name} does not fit the Qwen2-VL of {folder}: {summary}")
         self.model = model.to(self.device).eval().requires_grad_(False)
         settings = preprocessor_settings(folder, "hpsv3")
         settings.update(min_pixels=PIXELS, max_pixels=PIXELS,
