@@ -80,6 +80,20 @@ def test_clip_is_deterministic_batch_independent_and_pairs_images_with_their_pro
     torch.testing.assert_close(reward(tensor, PROMPTS), first)
 
 
+def test_text_image_rewards_skip_edit_samples_unless_asked(clip_dir):
+    from dreamlite.rewards.clip import ClipScoreReward
+
+    imgs = images(3, seed=4)
+    alone = ClipScoreReward(path=str(clip_dir))(imgs, PROMPTS[:3])
+    mixed = ClipScoreReward(path=str(clip_dir))(imgs, PROMPTS[:3], [None, imgs[0], None])
+    torch.testing.assert_close(mixed, torch.stack([alone[0], torch.tensor(0.0), alone[2]]))
+    by_task = ClipScoreReward(path=str(clip_dir))(imgs, PROMPTS[:3], tasks=["edit", "t2i", "t2i"])
+    torch.testing.assert_close(by_task, torch.stack([torch.tensor(0.0), alone[1], alone[2]]))
+    every = ClipScoreReward(path=str(clip_dir), edits=True)(imgs, PROMPTS[:3], [None, imgs[0], None])
+    torch.testing.assert_close(every, alone)
+    assert ClipScoreReward(path=str(clip_dir))(imgs[:1], PROMPTS[:1], [imgs[1]]).tolist() == [0.0]
+
+
 def test_registry_builds_clip_and_pickscore_from_a_path(clip_dir):
     assert {"clip", "pickscore", "hpsv3", "edit_judge"} <= set(REWARDS)
     combined = build_reward([{"name": "clip", "args": {"path": str(clip_dir)}},
@@ -287,6 +301,9 @@ def test_hpsv3_loads_the_published_layout_and_matches_its_forward(hpsv3_dir):
     single = build_reward([{"name": "hpsv3", "args": {"path": str(folder), "batch_size": 1}}])
     torch.testing.assert_close(single(imgs, PROMPTS[:3]), value, atol=1e-5, rtol=1e-5)
     assert torch.equal(reward(imgs, PROMPTS[:3]), value)
+    edit = reward(imgs, PROMPTS[:3], [None, imgs[0], None])
+    torch.testing.assert_close(edit, torch.stack([value[0], torch.tensor(0.0), value[2]]), atol=1e-5, rtol=1e-5)
+    assert torch.isnan(reward.components["hpsv3/sigma"][1])
 
 
 def test_hpsv3_errors_are_one_line(hpsv3_dir, tmp_path):

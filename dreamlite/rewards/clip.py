@@ -7,8 +7,8 @@ Both embed each image and its own prompt with a CLIPModel and take the cosine of
   PickScore_v1, whose logit scale is 100). PickScore_v1's folder holds the model; its tokenizer and image
   processor are those of laion/CLIP-ViT-H-14-laion2B-s32B-b79K: pass that folder as `processor` if the model
   folder lacks them.
-Images are processed in batches of `batch_size`. For edits the prompt scored is whatever the trainer passes
-(the instruction, or a target caption from the item when the recipe supplies one).
+Images are processed in batches of `batch_size`. Edit samples (a source, or task "edit") score 0 unless
+`edits: true`: an instruction is no caption (see local.scored_samples).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from .base import as_arrays
-from .local import features, model_folder, pick_device, pick_dtype, preprocessor_settings
+from .local import features, model_folder, pick_device, pick_dtype, preprocessor_settings, scored_samples
 
 
 class ClipScorer:
@@ -27,7 +27,7 @@ class ClipScorer:
     name = "clip"
 
     def __init__(self, path=None, processor=None, device: str | None = None, dtype: str | None = None,
-                 batch_size: int = 32):
+                 batch_size: int = 32, edits: bool = False):
         from transformers import AutoTokenizer, CLIPModel
         from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
@@ -43,7 +43,7 @@ class ClipScorer:
             raise ValueError(f"reward {self.name!r}: batch_size must be at least 1, got {batch_size}")
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype, self.device)
-        self.batch_size = batch_size
+        self.batch_size, self.edits = batch_size, edits
         self.image_processor = CLIPImageProcessorPil(**preprocessor_settings(extras, self.name))
         with quiet_libraries():
             try:
@@ -75,13 +75,23 @@ class ClipScorer:
         return torch.cat(out)
 
 
+    def score(self, images, prompts, sources, tasks, value) -> torch.Tensor:
+        """`value(cosine)` for the scored samples (see scored_samples), 0 for the others."""
+        arrays = as_arrays(images)
+        keep = scored_samples(len(arrays), sources, tasks, self.edits)
+        out = torch.zeros(len(arrays))
+        if keep:
+            out[keep] = value(self.cosine([arrays[i] for i in keep], [prompts[i] for i in keep]))
+        return out
+
+
 class ClipScoreReward(ClipScorer):
     """max(cos, 0) in [0, 1]: CLIPScore / 100."""
 
     name = "clip"
 
-    def __call__(self, images, prompts, sources=None, **context) -> torch.Tensor:
-        return self.cosine(images, prompts).clamp(min=0)
+    def __call__(self, images, prompts, sources=None, tasks=None, **context) -> torch.Tensor:
+        return self.score(images, prompts, sources, tasks, lambda cos: cos.clamp(min=0))
 
 
 class PickScoreReward(ClipScorer):
@@ -89,5 +99,6 @@ class PickScoreReward(ClipScorer):
 
     name = "pickscore"
 
-    def __call__(self, images, prompts, sources=None, **context) -> torch.Tensor:
-        return self.model.logit_scale.detach().float().exp().cpu() * self.cosine(images, prompts)
+    def __call__(self, images, prompts, sources=None, tasks=None, **context) -> torch.Tensor:
+        scale = self.model.logit_scale.detach().float().exp().cpu()
+        return self.score(images, prompts, sources, tasks, lambda cos: scale * cos)

@@ -13,7 +13,8 @@ Scoring follows HPSv3's inference: each image is resized to 256 * 28 * 28 pixels
 turn followed by HPSv3's rating instruction with the prompt and the `<|Reward|>` token; the head reads the last
 hidden state at that token and gives (mu, sigma); the reward is mu (about 0-15 for real images, higher better).
 HPSv3's forward skips Qwen2-VL's 3-D rope index and feeds the language model plain positions 0..L-1 on all three
-M-RoPE axes; that is what its weights were trained with, so we do the same.
+M-RoPE axes; that is what its weights were trained with, so we do the same. Edit samples score 0 unless
+`edits: true` (HPSv3 rates an image against a caption, not an instruction).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from PIL import Image
 from ..evals.judges.local_vlm import chat_text
 from .base import as_arrays
 from .hpsv3_prompt import INSTRUCTION, RATING
-from .local import pick_device, pick_dtype
+from .local import pick_device, pick_dtype, scored_samples
 
 REWARD_TOKEN = "<|Reward|>"
 PIXELS = 256 * 28 * 28
@@ -62,14 +63,14 @@ def current_layout(key: str) -> str:
 
 class HPSv3Reward:
     def __init__(self, path=None, checkpoint=None, backend: str = "transformers", device: str | None = None,
-                 dtype: str | None = None, batch_size: int = 4):
+                 dtype: str | None = None, batch_size: int = 4, edits: bool = False):
         if backend not in ("transformers", "hpsv3"):
             raise ValueError(f"reward 'hpsv3': backend {backend!r}; use 'transformers' or 'hpsv3'")
         if batch_size < 1:
             raise ValueError(f"reward 'hpsv3': batch_size must be at least 1, got {batch_size}")
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype, self.device)
-        self.batch_size = batch_size
+        self.batch_size, self.edits = batch_size, edits
         if backend == "hpsv3":
             self._score = _package_scorer(checkpoint, self.device)
         else:
@@ -144,13 +145,21 @@ class HPSv3Reward:
             raise ValueError(f"reward 'hpsv3': a prompt holds {REWARD_TOKEN} itself; remove it")
         return self.head(hidden[at].float()).cpu()
 
-    def __call__(self, images, prompts, sources=None, **context) -> torch.Tensor:
-        images = [Image.fromarray(a) for a in as_arrays(images)]
-        prompts = list(prompts)
+    def __call__(self, images, prompts, sources=None, tasks=None, **context) -> torch.Tensor:
+        """mu per sample; edit samples get 0 unless `edits` (see local.scored_samples)."""
+        arrays = as_arrays(images)
+        keep = scored_samples(len(arrays), sources, tasks, self.edits)
+        images = [Image.fromarray(arrays[i]) for i in keep]
+        prompts = [prompts[i] for i in keep]
         out = [self._score(images[i:i + self.batch_size], prompts[i:i + self.batch_size])
                for i in range(0, len(images), self.batch_size)]
-        self.components = {"sigma": torch.cat([o[:, 1] for o in out]).float()} if out[0].shape[1] > 1 else {}
-        return torch.cat([o[:, 0] for o in out]).float()
+        scores = torch.cat(out).float() if out else torch.zeros(0, 2)
+        mu, sigma = torch.zeros(len(arrays)), torch.full((len(arrays),), float("nan"))
+        mu[keep] = scores[:, 0]
+        if scores.shape[1] > 1:
+            sigma[keep] = scores[:, 1]
+        self.components = {"sigma": sigma}
+        return mu
 
 
 def _package_scorer(checkpoint, device):

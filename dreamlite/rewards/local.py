@@ -59,3 +59,13 @@ def pick_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
 def features(out) -> torch.Tensor:
     """transformers 5 returns an output object whose pooler_output is the projected embedding; 4.x a tensor."""
     return out if isinstance(out, torch.Tensor) else out.pooler_output
+
+
+def scored_samples(n: int, sources=None, tasks=None, edits: bool = False) -> list[int]:
+    """Indices a text-image reward scores: every sample when `edits`, else the generation samples only (no source,
+    task not "edit"). An edit's instruction is no caption, and a constant value over an edit group gives it no
+    advantage, so the others get 0."""
+    if edits:
+        return list(range(n))
+    return [i for i in range(n) if (sources is None or sources[i] is None)
+            and (tasks is None or tasks[i] != "edit")]
