@@ -11,6 +11,10 @@ from .base import Reward, WeightedSum, as_arrays, load_reward_class
 # name -> "module:attribute", imported only when a recipe asks for it (learned rewards pull in transformers)
 REWARDS = {
     "shapes": "dreamlite.rewards.shapes:ShapesBenchReward",
+    "clip": "dreamlite.rewards.clip:ClipScoreReward",
+    "pickscore": "dreamlite.rewards.clip:PickScoreReward",
+    "hpsv3": "dreamlite.rewards.hpsv3:HPSv3Reward",
+    "edit_judge": "dreamlite.rewards.edit_judge:EditJudgeReward",
 }
 
 
