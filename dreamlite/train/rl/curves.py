@@ -40,7 +40,10 @@ def write_curves(history: list[dict], folder) -> Path:
     axes[3].set_title("held-out ShapesBench: editing")
     for ax in axes:
         ax.set_xlabel("iteration")
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+        else:  # a run without held-out evals
+            ax.text(0.5, 0.5, "no held-out evals in this run", ha="center", transform=ax.transAxes)
     fig.tight_layout()
     path = folder / "rl_curves.png"
     fig.savefig(path, dpi=80)
