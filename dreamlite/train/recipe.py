@@ -154,7 +154,11 @@ class Recipe:
     run: RunSpec = field(default_factory=RunSpec)
 
     def to_dict(self) -> dict:
-        return to_dict(self)
+        data = to_dict(self)
+        for stage in data["stages"]:  # only rl stages carry RL settings: other stages dump as they did before
+            if stage.get("rl") is None:
+                stage.pop("rl", None)
+        return data
 
     def dump(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, width=120)
