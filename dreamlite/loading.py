@@ -17,18 +17,15 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from .errors import CheckpointError  # noqa: F401 (also imported from here)
 from .models.config import UNetConfig
 from .models.unet import DreamLiteUNet
+from .safetensors_check import PICKLE_SUFFIXES, check_safetensors_only  # noqa: F401 (old import path)
 from .sampling import FlowSchedule
 
 PIPELINE_VARIANTS = {"DreamLitePipeline": "base", "DreamLiteMobilePipeline": "mobile"}
 UNET_WEIGHTS = "diffusion_pytorch_model"
 DIFFUSERS_VERSION = "0.42.1"
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be loaded; the message is one line for the user."""
 
 
 @dataclass
@@ -83,17 +80,6 @@ def require_part(folder: Path, name: str) -> Path:
         raise CheckpointError(f"checkpoint {folder} has no {name}/ folder (a DreamLite pipeline folder needs "
                               "model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)")
     return part
-
-
-def check_safetensors_only(folder: Path) -> None:
-    """Refuse pickled weights with a clear message instead of ever unpickling them."""
-    if any(folder.glob("*.safetensors")):
-        return
-    pickled = [p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES]
-    if pickled:
-        raise CheckpointError(f"{folder} has only pickled weights ({', '.join(sorted(pickled))}); dreamlite "
-                              "loads safetensors only: convert them with a tool you trust")
-    raise CheckpointError(f"no .safetensors weights in {folder}")
 
 
 def load_state_dict(folder: Path, stem: str = UNET_WEIGHTS) -> dict[str, torch.Tensor]:

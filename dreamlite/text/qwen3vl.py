@@ -157,7 +157,8 @@ def load_qwen3vl(folder, dtype=None) -> Qwen3VLPromptEncoder:
     from transformers import AutoTokenizer, Qwen3VLForConditionalGeneration
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    from ..loading import check_safetensors_only, require_part
+    from ..loading import require_part
+    from ..safetensors_check import check_safetensors_only
 
     encoder_dir = require_part(folder, "text_encoder")
     check_safetensors_only(encoder_dir)
