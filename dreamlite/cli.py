@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sampling_args(edit)
     edit.set_defaults(func=cmd_edit)
 
-    for module in ("shapes.cli", "train.cli", "demo", "evals.cli", "serve.cli"):
+    for module in ("shapes.cli", "train.cli", "demo", "evals.cli", "serve.cli", "export.cli", "bench.cli"):
         register_optional(module, sub)
     return parser
 
@@ -124,7 +124,7 @@ def register_optional(module: str, sub) -> None:
 
 
 USER_ERRORS = ("InputError", "ImageInputError", "CheckpointError", "UNetConfigError", "RecipeError",
-               "ShapesError", "FileNotFoundError")
+               "ShapesError", "FileNotFoundError", "ExportSizeError")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -208,8 +208,12 @@ def _load_components(folder: Path, device, dtype) -> Components:
     if pipeline_class not in PIPELINE_VARIANTS:
         raise CheckpointError(f"model_index.json names pipeline {pipeline_class!r}; expected one of "
                               f"{', '.join(PIPELINE_VARIANTS)}")
-    unet = load_unet(require_part(folder, "unet"), dtype)
-    vae = load_vae(require_part(folder, "vae"), dtype)
+    from . import runtime
+
+    unet_dir, vae_dir = require_part(folder, "unet"), require_part(folder, "vae")
+    # A folder written by `dreamlite export` holds graphs for another runtime; they stand in for the modules.
+    unet = runtime.load_exported_unet(unet_dir) if runtime.is_exported(unet_dir) else load_unet(unet_dir, dtype)
+    vae = runtime.load_exported_vae(vae_dir) if runtime.is_exported(vae_dir) else load_vae(vae_dir, dtype)
     schedule = load_schedule(require_part(folder, "scheduler"))
     encoder = load_prompt_encoder(folder, index, dtype)
     components = Components(unet, vae, encoder, schedule, PIPELINE_VARIANTS[pipeline_class],
@@ -231,6 +235,8 @@ def save_components(components: Components, folder: Path) -> None:
 
 
 def _save_components(components: Components, folder: Path) -> None:
+    if not isinstance(components.unet, DreamLiteUNet):
+        raise CheckpointError("an exported model cannot be saved as a PyTorch pipeline; copy its folder instead")
     folder.mkdir(parents=True, exist_ok=True)
     pipeline_class = {v: k for k, v in PIPELINE_VARIANTS.items()}[components.variant]
     index = {"_class_name": pipeline_class, "_diffusers_version": DIFFUSERS_VERSION}

@@ -60,7 +60,13 @@ class DreamLite:
 
     @property
     def device(self) -> torch.device:
-        return next(self.unet.parameters()).device
+        return self.unet.device
+
+    @property
+    def static_size(self) -> tuple[int, int] | None:
+        """(width, height) an exported model's static graphs were built for; None for PyTorch modules."""
+        size = getattr(self.unet, "width", None), getattr(self.unet, "height", None)
+        return size if None not in size else None
 
     @property
     def dtype(self) -> torch.dtype:
@@ -77,6 +83,8 @@ class DreamLite:
 
     @property
     def default_size(self) -> int:
+        if self.static_size is not None:
+            return self.static_size[0]
         return self.unet.config.sample_size * self.vae_scale_factor
 
     # ------------------------------------------------------------------ public API
@@ -86,7 +94,7 @@ class DreamLite:
                  negative_prompt: str = "", progress: bool = False,
                  callback: Callable[[int, torch.Tensor], None] | None = None) -> list[Image.Image]:
         """Text to image. Sizes default to the model's native size (1024 for the official weights)."""
-        height, width = self._check_size(self.default_size if height is None else height,
+        height, width = self._check_size(self._default_height() if height is None else height,
                                         self.default_size if width is None else width)
         steps, scale, _ = self._settings(steps, guidance_scale, None)
         self._check_common(prompt, num_images)
@@ -113,8 +121,9 @@ class DreamLite:
         source = load_image(image)
         m = self.size_multiple
         if height is None and width is None:
-            width, height = max(m, source.width // m * m), max(m, source.height // m * m)
-        height, width = self._check_size(self.default_size if height is None else height,
+            # A static export runs at its one size; otherwise the size follows the source.
+            width, height = self.static_size or (max(m, source.width // m * m), max(m, source.height // m * m))
+        height, width = self._check_size(self._default_height() if height is None else height,
                                         self.default_size if width is None else width)
         steps, scale, image_scale = self._settings(steps, guidance_scale, image_guidance_scale)
         self._check_common(instruction, num_images)
@@ -159,8 +168,14 @@ class DreamLite:
         if not isinstance(num_images, int) or num_images < 1:
             raise InputError(f"num_images must be a positive integer, got {num_images!r}")
 
+    def _default_height(self) -> int:
+        return self.static_size[1] if self.static_size is not None else self.default_size
+
     def _check_size(self, height: int, width: int) -> tuple[int, int]:
-        """Refuse sizes the latent grid cannot take (no silent rounding of explicit sizes)."""
+        """Refuse sizes the latent grid cannot take (no silent rounding of explicit sizes), and sizes a static
+        export was not built for."""
+        if self.static_size is not None and isinstance(height, int) and isinstance(width, int):
+            self.unet.check_size(height, width)
         m = self.size_multiple
         for name, value in (("height", height), ("width", width)):
             if not isinstance(value, int) or value < m or value % m:
