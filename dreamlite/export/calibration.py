@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError
+from ..runtime.adapters import padded_length
 
 BUILTIN_PROMPTS = {
     "generate": ["a red fox sitting in fresh snow, morning light", "a bowl of ramen on a wooden table, top view",
@@ -50,32 +51,33 @@ class _Recorder:
     """Stands in for the pipeline's U-Net, keeping one batch-1 input set per guidance branch and call."""
 
     def __init__(self, unet, seq_len: int):
-        self.unet, self.seq_len, self.items = unet, seq_len, []
+        self.unet, self.seq_len, self.items, self.task = unet, seq_len, [], "generate"
 
     def __getattr__(self, name):
         return getattr(self.unet, name)
 
     def __call__(self, sample, timestep, text, mask, time_ids):
-        pad = self.seq_len - text.shape[1]
+        pad = padded_length(text.shape[1], self.seq_len, True) - text.shape[1]
         padded = torch.nn.functional.pad(text.float(), (0, 0, 0, pad)).numpy()
         padded_mask = torch.nn.functional.pad(mask.float(), (0, pad)).numpy()
         t = torch.as_tensor(timestep).reshape(-1).expand(sample.shape[0]).float().numpy()
         for i in range(sample.shape[0]):
-            self.items.append({"sample": sample[i:i + 1].float().numpy(), "timestep": t[i:i + 1],
+            self.items.append((self.task, {"sample": sample[i:i + 1].float().numpy(), "timestep": t[i:i + 1],
                                "encoder_hidden_states": padded[i:i + 1], "encoder_attention_mask": padded_mask[i:i + 1],
-                               "time_ids": time_ids[i:i + 1].float().numpy()})
+                               "time_ids": time_ids[i:i + 1].float().numpy()}))
         return self.unet(sample, timestep, text, mask, time_ids)
 
 
 def collect(pipe, prompts: dict[str, list[str]], width: int, height: int, seq_len: int, steps: int | None = None,
-            seed: int = 0) -> list[dict[str, np.ndarray]]:
+            seed: int = 0) -> list[tuple[str, dict[str, np.ndarray]]]:
     """Sample every generation prompt, then edit those images with the editing instructions (cycled), recording
-    the U-Net inputs of every step and branch."""
+    the U-Net inputs of every step and branch as (task, inputs)."""
     recorder = _Recorder(pipe.unet, seq_len)
     pipe.unet = recorder
     try:
         images = [pipe.generate(p, height=height, width=width, steps=steps, seed=seed + i)[0]
                   for i, p in enumerate(prompts["generate"])]
+        recorder.task = "edit"
         for i, instruction in enumerate(prompts["edit"]):
             pipe.edit(images[i % len(images)], instruction, height=height, width=width, steps=steps, seed=seed + i)
     finally:

@@ -1,9 +1,12 @@
 """The three exported graphs (U-Net, VAE encoder, VAE decoder) as plain tensor-in, tensor-out modules, and their
 static example inputs.
 
-Every graph takes batch 1 at one spatial size and text length: the form mobile runtimes want (the official
-Android export is static too), and the one OpenVINO and onnxruntime compile best. The runtime adapters run a
-guidance batch one branch at a time. Attention is rewritten for export by `Attention.fuse_projections`: one
+Every graph takes batch 1 at one spatial size: the form mobile runtimes want (the official Android export is
+static too, text length 128), and the one OpenVINO and onnxruntime compile best. The runtime adapters run a
+guidance batch one branch at a time. The prompt length is a multiple of `seq_len`: an edit prompt holds the
+source image's tokens (256 at the official 512 px) and is longer than a generation prompt; OpenVINO compiles one
+static graph per length met, onnxruntime takes the length as a dynamic axis, and Core ML and ExecuTorch keep
+exactly `seq_len`. Attention is rewritten for export by `Attention.fuse_projections`: one
 matmul for q/k/v (k/v for cross-attention) and multi-query attention as a single head of N*heads queries, so K/V
 are never repeated.
 """
@@ -17,6 +20,7 @@ import torch
 from torch import nn
 
 UNET_INPUTS = ("sample", "timestep", "encoder_hidden_states", "encoder_attention_mask", "time_ids")
+TEXT_AXES = {"encoder_hidden_states": 1, "encoder_attention_mask": 1}  # the prompt-length axis of each input
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .graphs import TEXT_AXES
 from .quantize import excluded
 
 OPSET = 17
@@ -21,7 +22,8 @@ def export_fp(graph, example: dict[str, torch.Tensor], path: Path, half: bool = 
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(graph, args, str(path), input_names=list(example), output_names=["output"],
-                          opset_version=OPSET, dynamo=False, do_constant_folding=True)
+                          opset_version=OPSET, dynamo=False, do_constant_folding=True,
+                          dynamic_axes={k: {axis: "text_len"} for k, axis in TEXT_AXES.items() if k in example})
 
 
 class _Reader:

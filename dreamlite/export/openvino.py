@@ -7,15 +7,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .graphs import TEXT_AXES
 from .quantize import exclusion_patterns
 
 
 def convert(graph: torch.nn.Module, example: dict[str, torch.Tensor]):
+    """Static shapes except the prompt length, which the runtime fixes per length before compiling."""
     import openvino as ov
+
+    def shape(name, t):
+        return [-1 if TEXT_AXES.get(name) == i else n for i, n in enumerate(t.shape)]
 
     with torch.no_grad():
         model = ov.convert_model(graph, example_input=example,
-                                 input=[(name, list(t.shape), ov.Type.f32) for name, t in example.items()])
+                                 input=[(name, shape(name, t), ov.Type.f32) for name, t in example.items()])
     for port, name in zip(model.inputs, example):
         port.get_tensor().set_names({name})
     model.outputs[0].get_tensor().set_names({"output"})

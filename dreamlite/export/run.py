@@ -19,6 +19,7 @@ from . import calibration as calib
 from .graphs import StaticShape, UNetGraph, VAEDecoderGraph, VAEEncoderGraph, export_ready_unet, unet_example, \
     vae_examples
 from .parity import file_parity, guidance_spread
+from ..runtime.adapters import padded_length
 from .quantize import DEFAULT_EXCLUSIONS
 
 FORMATS = ("openvino", "onnx", "coreml", "executorch")
@@ -73,14 +74,16 @@ def export_pipeline(pipe, s: ExportSettings) -> dict:
     report = {"format": s.format, "precision": s.precision, "size": shape.describe(), "seq_len": s.seq_len,
               "seconds": {}}
 
-    items = None
+    items = generation_items = None
     if s.precision == "int8":
         start = time.perf_counter()
         prompts = calib.read_prompt_file(s.calibration) if s.calibration else calib.BUILTIN_PROMPTS
         s.log(f"calibrating: sampling {len(prompts['generate'])} generation and {len(prompts['edit'])} editing "
               f"prompts at {shape.describe()}")
-        items = calib.collect(pipe, prompts, width, height, s.seq_len, s.calibration_steps)
-        items = calib.spread_evenly(items, s.calibration_samples)
+        tagged = calib.spread_evenly(calib.collect(pipe, prompts, width, height, s.seq_len, s.calibration_steps),
+                                     s.calibration_samples)
+        items = [x for _, x in tagged]
+        generation_items = [x for task, x in tagged if task == "generate"]
         report["calibration"] = {"samples": len(items), "prompts": {k: len(v) for k, v in prompts.items()},
                                  "source": str(s.calibration) if s.calibration else "built-in",
                                  "exclusions": list(s.exclusions)}
@@ -107,7 +110,7 @@ def export_pipeline(pipe, s: ExportSettings) -> dict:
     report["seconds"]["vae"] = time.perf_counter() - start
 
     common = {"format": s.format, "width": width, "height": height, "seq_len": s.seq_len,
-              "vae_factor": pipe.vae_scale_factor}
+              "dynamic_text": s.format in ("openvino", "onnx"), "vae_factor": pipe.vae_scale_factor}
     unet_export = dict(common, precision=s.precision, files={"unet": unet_file},
                        inference_precision=hint(s.format, s.precision, s.int8_float))
     if s.precision == "int8":
@@ -121,7 +124,7 @@ def export_pipeline(pipe, s: ExportSettings) -> dict:
     write_pipeline_rest(pipe, s.out)
 
     s.log("checking parity against PyTorch")
-    report["parity"] = {"unet": unet_parity(unet, s, unet_export, unet_inputs, items, pipe),
+    report["parity"] = {"unet": unet_parity(unet, s, unet_export, unet_inputs, items, generation_items, pipe),
                         "vae": vae_parity(vae, s, vae_export, examples)}
     write_json(s.out / "export_report.json", report)
     return report
@@ -133,7 +136,7 @@ def hint(fmt: str, precision: str, int8_float: str) -> str | None:
     return int8_float.replace("fp32", "f32") if precision == "int8" else OPENVINO_HINT[precision]
 
 
-def unet_parity(unet, s, export, example, items, pipe) -> dict:
+def unet_parity(unet, s, export, example, items, generation_items, pipe) -> dict:
     if s.format == "coreml":
         return write_json(s.out / "unet" / "parity.json",
                           {export["files"]["unet"]: exporter("coreml").structural_check(s.out / "unet" /
@@ -155,7 +158,7 @@ def unet_parity(unet, s, export, example, items, pipe) -> dict:
             example["encoder_hidden_states"].shape[-1], seed=i).items()} for i in range(1, s.parity_inputs)]
     entry = file_parity(run, reference, inputs, s.precision, s.format)
     if s.precision == "int8":
-        entry["guidance_spread"] = spread_check(run, reference, items, pipe, export["seq_len"])
+        entry["guidance_spread"] = spread_check(run, reference, generation_items, pipe, export["seq_len"])
     return write_json(s.out / "unet" / "parity.json", {export["files"]["unet"]: entry})
 
 
@@ -163,10 +166,10 @@ def spread_check(run, reference, items, pipe, seq_len) -> dict:
     """std(cond - uncond) before and after quantisation on generation inputs (time_ids and zero condition half)."""
     with torch.inference_mode():
         text, mask = pipe.prompt_encoder.encode([""], "generate")
-    pad = seq_len - text.shape[1]
+    pad = padded_length(text.shape[1], seq_len, True) - text.shape[1]
     text = torch.nn.functional.pad(text.float(), (0, 0, 0, pad)).numpy()
     mask = torch.nn.functional.pad(mask.float(), (0, pad)).numpy()
-    cond = calib.spread_evenly(items[: max(1, len(items) // 2)], 4)
+    cond = calib.spread_evenly(items, 4)
     before, after = guidance_spread(reference, cond, text, mask), guidance_spread(run, cond, text, mask)
     return {"std_cond_minus_uncond_fp32": before, "std_cond_minus_uncond_int8": after,
             "ratio": after / max(before, 1e-12), "inputs": len(cond)}

@@ -1,8 +1,9 @@
 """Exported graphs standing in for the PyTorch U-Net and VAE, so that the pipeline code runs unchanged.
 
 An adapter takes and returns torch tensors like the module it replaces. The exported graphs are static (batch 1,
-one size, one prompt length): the U-Net adapter runs a guidance batch one row at a time, pads the prompt to the
-exported length (padding is masked, so the result is unchanged) and refuses any other size in one line.
+one size): the U-Net adapter runs a guidance batch one row at a time, pads the prompt to a multiple of the
+exported length (exactly that length for fully static formats; padding is masked, so the result is unchanged)
+and refuses any other image size in one line.
 """
 
 from __future__ import annotations
@@ -59,10 +60,7 @@ class ExportedUNet(_OnCPU):
         text, mask = encoder_hidden_states, encoder_attention_mask
         if mask is None:
             mask = torch.ones(text.shape[:2])
-        if text.shape[1] > self.seq_len:
-            raise ExportSizeError(f"the prompt is {text.shape[1]} tokens; this export takes at most {self.seq_len} "
-                                  "(export again with a larger --seq-len)")
-        pad = self.seq_len - text.shape[1]
+        pad = padded_length(text.shape[1], self.seq_len, self.export.get("dynamic_text", False)) - text.shape[1]
         text = torch.nn.functional.pad(text.float(), (0, 0, 0, pad))
         mask = torch.nn.functional.pad(mask.float(), (0, pad))
         timestep = torch.as_tensor(timestep, dtype=torch.float32).reshape(-1).expand(b)
@@ -74,6 +72,17 @@ class ExportedUNet(_OnCPU):
                               "encoder_attention_mask": arrays[3][i:i + 1], "time_ids": arrays[4][i:i + 1]})
                 for i in range(b)]
         return torch.from_numpy(np.concatenate(rows)).to(sample.dtype)
+
+
+def padded_length(length: int, seq_len: int, dynamic: bool) -> int:
+    """The prompt length a graph runs at: the next multiple of `seq_len` (one compiled shape per multiple), or
+    exactly `seq_len` for a fully static graph."""
+    if dynamic:
+        return max(1, -(-length // seq_len)) * seq_len
+    if length > seq_len:
+        raise ExportSizeError(f"the prompt is {length} tokens; this export takes at most {seq_len} "
+                              "(export again with a larger --seq-len)")
+    return seq_len
 
 
 class ExportedVAE(_OnCPU):

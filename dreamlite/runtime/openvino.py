@@ -11,20 +11,34 @@ PRECISION_HINTS = {"f32": "f32", "bf16": "bf16", "fp32": "f32"}
 
 
 class OpenVINOSession:
-    """A compiled IR (`*.xml` + `*.bin`); `hint` is the inference precision of the layers left unquantised."""
+    """An IR (`*.xml` + `*.bin`) compiled with fully static shapes, once per input shape met (only the prompt
+    length can vary); `hint` is the inference precision of the layers left unquantised."""
 
     def __init__(self, path: Path, hint: str | None = None, threads: int | None = None):
         import openvino as ov
 
-        config = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1"}
+        self.core = ov.Core()
+        self.model = self.core.read_model(str(path))
+        self.config = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1"}
         if hint:
-            config["INFERENCE_PRECISION_HINT"] = PRECISION_HINTS[hint]
+            self.config["INFERENCE_PRECISION_HINT"] = PRECISION_HINTS[hint]
         if threads:
-            config["INFERENCE_NUM_THREADS"] = str(threads)
-        self.compiled = ov.Core().compile_model(str(path), "CPU", config)
-        self.request = self.compiled.create_infer_request()
-        self.input_names = [p.get_any_name() for p in self.compiled.inputs]
+            self.config["INFERENCE_NUM_THREADS"] = str(threads)
+        self.input_names = [p.get_any_name() for p in self.model.inputs]
+        self.compiled = {}
+        if self.model.is_dynamic() is False:
+            self._compiled(tuple(tuple(p.get_shape()) for p in self.model.inputs))
+
+    def _compiled(self, shapes):
+        if shapes not in self.compiled:
+            model = self.model.clone()
+            if model.is_dynamic():
+                model.reshape(dict(zip(self.input_names, [list(s) for s in shapes])))
+            compiled = self.core.compile_model(model, "CPU", self.config)
+            self.compiled[shapes] = (compiled, compiled.create_infer_request())
+        return self.compiled[shapes]
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        result = self.request.infer({k: inputs[k] for k in self.input_names})
-        return np.array(result[self.compiled.output(0)], copy=True)
+        compiled, request = self._compiled(tuple(inputs[k].shape for k in self.input_names))
+        result = request.infer({k: inputs[k] for k in self.input_names})
+        return np.array(result[compiled.output(0)], copy=True)
