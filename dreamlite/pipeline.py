@@ -43,13 +43,34 @@ class DreamLite:
 
     @classmethod
     def from_pretrained(cls, path_or_hub_id: str | Path, device: str | torch.device | None = None,
-                        dtype: torch.dtype | str | None = None, revision: str | None = None) -> DreamLite:
-        """Load a diffusers-layout DreamLite folder, a bundled short name or a hub id."""
-        device = torch.device(device) if device is not None else default_device()
-        dtype = parse_dtype(dtype) if dtype is not None else (torch.float32 if device.type == "cpu"
-                                                               else torch.bfloat16)
+                        dtype: torch.dtype | str | None = None, revision: str | None = None, fast: bool = False,
+                        compile: bool = False) -> DreamLite:
+        """Load a diffusers-layout DreamLite folder, a folder written by `dreamlite export` (its U-Net and VAE run
+        in the exported runtime, on the CPU), a bundled short name or a hub id.
+
+        fast: the fast PyTorch path (dreamlite/fast.py): bf16 where the CPU supports it (unless `dtype` is given),
+        channels-last, fused attention projections; `compile` adds torch.compile.
+        """
+        from . import runtime
+
         folder = loading.resolve_model_path(path_or_hub_id, revision)
-        return cls(loading.load_components(folder, device, dtype))
+        exported = runtime.is_exported(folder / "unet")
+        device = torch.device(device) if device is not None else (torch.device("cpu") if exported
+                                                                  else default_device())
+        if dtype is not None:
+            dtype = parse_dtype(dtype)
+        elif fast:
+            from .fast import fast_dtype
+
+            dtype = fast_dtype(device)
+        else:
+            dtype = torch.float32 if device.type == "cpu" else torch.bfloat16
+        components = loading.load_components(folder, device, dtype)
+        if fast and not exported:
+            from .fast import make_fast
+
+            make_fast(components, compile=compile)
+        return cls(components)
 
     def save_pretrained(self, folder: str | Path) -> None:
         loading.save_components(self.components, Path(folder))
