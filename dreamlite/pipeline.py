@@ -33,24 +33,35 @@ class InputError(ValueError):
 
 
 class DreamLite:
-    def __init__(self, components: loading.Components):
+    def __init__(self, components: loading.Components, prompt_cache: int = 16):
+        from .text.cache import CachedPromptEncoder
+
         self.components = components
         self.unet = components.unet
         self.vae = components.vae
-        self.prompt_encoder = components.prompt_encoder
+        # A repeated prompt (new seed, new scale) skips the prompt encoder; prompt_cache=0 turns this off.
+        self.prompt_encoder = (CachedPromptEncoder(components.prompt_encoder, prompt_cache) if prompt_cache
+                               else components.prompt_encoder)
         self.schedule = components.schedule
         self.variant = components.variant
 
     @classmethod
     def from_pretrained(cls, path_or_hub_id: str | Path, device: str | torch.device | None = None,
                         dtype: torch.dtype | str | None = None, revision: str | None = None, fast: bool = False,
-                        compile: bool = False) -> DreamLite:
+                        compile: bool = False, encoder_image_size: int | None = None,
+                        prompt_cache: int = 16) -> DreamLite:
         """Load a diffusers-layout DreamLite folder, a folder written by `dreamlite export` (its U-Net and VAE run
         in the exported runtime, on the CPU), a bundled short name or a hub id.
 
         fast: the fast PyTorch path (dreamlite/fast.py): bf16 where the CPU supports it (unless `dtype` is given),
         channels-last, fused attention projections; `compile` adds torch.compile.
+        encoder_image_size: the side, in pixels, of the source image the prompt encoder sees when editing (official
+        default 512). prompt_cache: how many prompt embeddings to keep (0: none).
         """
+        if encoder_image_size is not None and (not isinstance(encoder_image_size, int) or encoder_image_size < 32
+                                               or encoder_image_size % 32):
+            raise InputError(f"encoder_image_size must be a multiple of 32 (the encoder's 16 px patches merged "
+                             f"2x2), got {encoder_image_size!r}")
         from . import runtime
 
         folder = loading.resolve_model_path(path_or_hub_id, revision)
@@ -70,7 +81,9 @@ class DreamLite:
             from .fast import make_fast
 
             make_fast(components, compile=compile)
-        return cls(components)
+        if encoder_image_size is not None:
+            components.prompt_encoder.edit_image_size = encoder_image_size
+        return cls(components, prompt_cache=prompt_cache)
 
     def save_pretrained(self, folder: str | Path) -> None:
         loading.save_components(self.components, Path(folder))
