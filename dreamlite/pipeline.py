@@ -166,8 +166,10 @@ class DreamLite:
                              f"got {keep_source!r} for a {self.variant} one")
         wrapped = wrap_edit(instruction)
         negative = negative_prompt or ""
-        texts = [wrapped] if self.variant == "mobile" else [negative, negative, wrapped]
+        texts = [wrapped] if self.variant == "mobile" else [negative, wrapped]
         embeds, mask = self.prompt_encoder.encode(texts, "edit", image=source)
+        if self.variant != "mobile":  # branches (no text, no image), (no text, image), (text, image)
+            embeds, mask = embeds[[0, 0, 1]], mask[[0, 0, 1]]
         generator = self._generator(seed)
         noise = self._noise(num_images, height, width, generator)
         pixels = to_tensor(source, height, width).to(self.device, self.dtype)

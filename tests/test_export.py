@@ -25,9 +25,9 @@ def tiny(tmp_path_factory):
     return folder
 
 
-def export(tiny, out, fmt, precision="fp32"):
+def export(tiny, out, fmt, precision="fp32", seq_len=32):
     argv = ["export", "--model", str(tiny), "--format", fmt, "--out", str(out), "--size", str(SIZE),
-            "--seq-len", "32", "--precision", precision]
+            "--seq-len", str(seq_len), "--precision", precision]
     if precision == "int8":
         argv += ["--calibration-steps", "2", "--calibration-samples", "24"]
     assert main(argv) == 0

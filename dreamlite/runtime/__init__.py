@@ -7,6 +7,7 @@ and what static shapes they were built for; parts not exported (the prompt encod
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from ..errors import CheckpointError
@@ -36,6 +37,7 @@ def open_session(fmt: str, path: Path, hint: str | None = None, threads: int | N
                               "'dreamlite[runtime]'") from None
     if not path.is_file():
         raise CheckpointError(f"exported file {path} is missing")
+    threads = threads or int(os.environ.get("DREAMLITE_RUNTIME_THREADS", 0)) or None  # set by `dreamlite bench`
     return Session(path, hint=hint, threads=threads)
 
 
