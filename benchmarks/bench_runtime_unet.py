@@ -54,11 +54,16 @@ def openvino_diffusers(theirs, example, calibration, int8: bool):
     import nncf
     import openvino as ov
 
-    model = ov.convert_model(DiffusersGraph(theirs).float(), example_input=example,
-                             input=[(k, list(v.shape), ov.Type.f32) for k, v in example.items()])
+    # As for ours: the prompt length stays open while calibrating (edit prompts are longer), then every shape is
+    # fixed before compiling.
+    text_axis = {"encoder_hidden_states": 1, "encoder_attention_mask": 1}
+    model = ov.convert_model(DiffusersGraph(theirs).float(), example_input=example, input=[
+        (k, [-1 if text_axis.get(k) == i else n for i, n in enumerate(v.shape)], ov.Type.f32)
+        for k, v in example.items()])
     if int8:
         model = nncf.quantize(model, nncf.Dataset(calibration), subset_size=len(calibration),
                               model_type=nncf.ModelType.TRANSFORMER)
+    model.reshape({k: list(v.shape) for k, v in example.items()})
     compiled = ov.Core().compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1",
                                                       "INFERENCE_PRECISION_HINT": "bf16"})
     request = compiled.create_infer_request()
