@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .errors import CheckpointError  # noqa: F401 (also imported from here)
+from .errors import CheckpointError
 from .models.config import UNetConfig
 from .models.unet import DreamLiteUNet
 from .safetensors_check import PICKLE_SUFFIXES, check_safetensors_only  # noqa: F401 (old import path)

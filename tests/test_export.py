@@ -7,46 +7,22 @@ import numpy as np
 import pytest
 
 from dreamlite import DreamLite
-from dreamlite.build import tiny_components
 from dreamlite.cli import main
-from dreamlite.loading import save_components
 
-from .helpers import perturb
-
-SIZE = 64
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    components = tiny_components(corpus=["a red circle", "make it blue"])
-    perturb(components.unet, seed=1)
-    folder = tmp_path_factory.mktemp("tiny")
-    save_components(components, folder)
-    return folder
-
-
-def export(tiny, out, fmt, precision="fp32", seq_len=32):
-    argv = ["export", "--model", str(tiny), "--format", fmt, "--out", str(out), "--size", str(SIZE),
-            "--seq-len", str(seq_len), "--precision", precision]
-    if precision == "int8":
-        argv += ["--calibration-steps", "2", "--calibration-samples", "24"]
-    assert main(argv) == 0
-    return out
-
-
-def pixels(image):
-    return np.asarray(image).astype(np.int16)
+from .helpers import EXPORT_SIZE as SIZE
+from .helpers import export_tiny as export
+from .helpers import pixels
 
 
 @pytest.mark.parametrize("fmt", ["openvino", "onnx"])
-def test_fp32_export_matches_pytorch(tiny, tmp_path, fmt):
-    out = export(tiny, tmp_path / fmt, fmt)
+def test_fp32_export_matches_pytorch(perturbed_model_dir, tmp_path, fmt):
+    out = export(perturbed_model_dir, tmp_path / fmt, fmt)
     for part, files in (("unet", 1), ("vae", 2)):
         parity = json.loads((out / part / "parity.json").read_text())
         assert len(parity) == files
         for entry in parity.values():
             assert entry["runtime"] == fmt and entry["passed"] and entry["max_rel_error"] <= 1e-3
-    ref = DreamLite.from_pretrained(tiny, device="cpu")
+    ref = DreamLite.from_pretrained(perturbed_model_dir, device="cpu")
     exported = DreamLite.from_pretrained(out)
     assert type(exported.unet).__name__ == "ExportedUNet" and exported.default_size == SIZE
     a = ref.generate("a red circle", steps=3, seed=1, height=SIZE, width=SIZE)[0]
@@ -58,8 +34,8 @@ def test_fp32_export_matches_pytorch(tiny, tmp_path, fmt):
     assert np.abs(pixels(a) - pixels(b)).max() <= 2
 
 
-def test_static_size_error_names_the_exported_size(tiny, tmp_path, capsys):
-    out = export(tiny, tmp_path / "ov", "openvino")
+def test_static_size_error_names_the_exported_size(perturbed_model_dir, tmp_path, capsys):
+    out = export(perturbed_model_dir, tmp_path / "ov", "openvino")
     with pytest.raises(ValueError, match=f"built for {SIZE}x{SIZE} only"):
         DreamLite.from_pretrained(out).generate("a red circle", height=2 * SIZE, width=SIZE, steps=1)
     capsys.readouterr()
@@ -68,11 +44,11 @@ def test_static_size_error_names_the_exported_size(tiny, tmp_path, capsys):
     assert code == 2 and len(err) == 1 and f"{SIZE}x{SIZE}" in err[0], err
 
 
-def test_export_refuses_bad_settings(tiny, tmp_path, capsys):
+def test_export_refuses_bad_settings(perturbed_model_dir, tmp_path, capsys):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")
     for argv, needle in ((["--format", "openvino", "--out", str(tmp_path / "full")], "not empty"),
                          (["--format", "executorch", "--out", str(tmp_path / "e"), "--precision", "int8"],
                           "supports")):
-        assert main(["export", "--model", str(tiny), *argv]) == 2
+        assert main(["export", "--model", str(perturbed_model_dir), *argv]) == 2
         assert needle in capsys.readouterr().err

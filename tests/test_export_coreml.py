@@ -9,16 +9,18 @@ import pytest
 
 from dreamlite import DreamLite
 
-from .test_export import SIZE, export, tiny  # noqa: F401 (tiny is a fixture)
+from .helpers import EXPORT_SIZE as SIZE
+from .helpers import export_tiny as export
 
 pytest.importorskip("coremltools")
 
 
-def test_coreml_export_is_checked_structurally(tiny, tmp_path):
-    out = export(tiny, tmp_path / "cm", "coreml", "fp16", seq_len=64)
+def test_coreml_export_is_checked_structurally(perturbed_model_dir, tmp_path):
+    out = export(perturbed_model_dir, tmp_path / "cm", "coreml", "fp16", seq_len=64)
     unet = json.loads((out / "unet" / "parity.json").read_text())["unet.mlpackage"]
     assert unet["passed"] and unet["runtime"] is None and "structure only" in unet["checked"]
-    assert unet["inputs"]["sample"] == [1, 4, SIZE // 8, SIZE // 4] and unet["inputs"]["encoder_attention_mask"] == [1, 64]
+    assert unet["inputs"]["sample"] == [1, 4, SIZE // 8, SIZE // 4]
+    assert unet["inputs"]["encoder_attention_mask"] == [1, 64]
     vae = json.loads((out / "vae" / "parity.json").read_text())
     assert vae["encoder.mlpackage"]["inputs"]["pixels"] == [1, 3, SIZE, SIZE] and vae["decoder.mlpackage"]["passed"]
     with pytest.raises(ValueError, match="Apple"):

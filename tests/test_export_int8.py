@@ -7,19 +7,21 @@ import pytest
 
 from dreamlite import DreamLite
 
-from .test_export import SIZE, export, pixels, tiny  # noqa: F401 (tiny is a fixture)
+from .helpers import EXPORT_SIZE as SIZE
+from .helpers import export_tiny as export
+from .helpers import pixels
 
 
 @pytest.mark.parametrize("fmt", ["openvino", "onnx"])
-def test_int8_export_keeps_guidance(tiny, tmp_path, fmt):
-    out = export(tiny, tmp_path / fmt, fmt, "int8")
+def test_int8_export_keeps_guidance(perturbed_model_dir, tmp_path, fmt):
+    out = export(perturbed_model_dir, tmp_path / fmt, fmt, "int8")
     (entry,) = json.loads((out / "unet" / "parity.json").read_text()).values()
     assert entry["precision"] == "int8" and entry["max_rel_error"] < 0.5
     spread = entry["guidance_spread"]
     assert spread["std_cond_minus_uncond_fp32"] > 0 and 0.5 < spread["ratio"] < 2, spread
     report = json.loads((out / "export_report.json").read_text())
     assert report["calibration"]["samples"] == 24 and "time_embedding" in report["calibration"]["exclusions"]
-    ref = DreamLite.from_pretrained(tiny, device="cpu").generate("a red circle", steps=3, seed=1, height=SIZE,
+    ref = DreamLite.from_pretrained(perturbed_model_dir, device="cpu").generate("a red circle", steps=3, seed=1, height=SIZE,
                                                                  width=SIZE)[0]
     image = DreamLite.from_pretrained(out).generate("a red circle", steps=3, seed=1)[0]
     assert np.abs(pixels(ref) - pixels(image)).mean() < 8

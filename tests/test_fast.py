@@ -52,3 +52,22 @@ def test_fast_images_close_to_float32(folder):
     a = np.asarray(ref.generate("a red circle", steps=3, seed=1, height=SIZE, width=SIZE)[0]).astype(np.int16)
     b = np.asarray(fast.generate("a red circle", steps=3, seed=1, height=SIZE, width=SIZE)[0]).astype(np.int16)
     assert np.abs(a - b).mean() < 6, np.abs(a - b).mean()
+
+
+def test_fusion_tells_cross_from_self_attention_when_widths_match():
+    import dataclasses
+
+    from dreamlite.models import DreamLiteUNet, get_unet_config
+
+    config = dataclasses.replace(get_unet_config("tiny"), cross_attention_dim=24)  # = level-0 channels
+    unet = DreamLiteUNet(config).eval()
+    perturb(unet)
+    x = unet_inputs(torch.float32)
+    x = (x[0], x[1], torch.randn(3, 7, 48), x[3], x[4])
+    with torch.inference_mode():
+        a = unet(*x)
+        for module in unet.modules():
+            if hasattr(module, "fuse_projections"):
+                module.fuse_projections()
+        b = unet(*x)
+    assert ((a - b).abs().max() / a.abs().max()).item() <= FAST_TOLERANCE[torch.float32]

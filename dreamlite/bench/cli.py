@@ -102,9 +102,14 @@ def bench(args, work: Path) -> dict:
         rows.append(json.loads(out.read_text()))
     return {"model": args.random_config or str(args.model), "task": args.task, "size": f"{width}x{height}",
             "steps": steps, "variant": "mobile" if mobile else "base", "threads": args.threads or os.cpu_count(),
-            "encoder": (f"Qwen3-VL-2B widths, {args.encoder_layers} text + {args.vision_layers} vision layers, "
-                        "random") if args.random_config else "the model's own",
+            "encoder": encoder_description(args),
             "export_seconds": exports, "runtimes": rows}
+
+
+def encoder_description(args) -> str:
+    if not args.random_config:
+        return "the model's own"
+    return f"Qwen3-VL-2B widths, {args.encoder_layers} text + {args.vision_layers} vision layers, random"
 
 
 def export_for(runtime, folder, work, width, height, args, env):
@@ -136,9 +141,9 @@ def format_table(results: dict) -> str:
         (r for r in rows if r["runtime"].startswith("diffusers")), None)
     head = (f"{results['model']}: {results['task']} {results['size']}, {results['steps']} steps "
             f"({results['variant']}), {results['threads']} threads; prompt encoder: {results['encoder']}")
-    lines = [head, "", "| runtime | prompt encoder (s) | VAE encode (s) | U-Net per step (s) | VAE decode (s) | "
-             f"end to end (s) | speed-up vs {ref['runtime'] if ref else '-'} | peak RSS (MiB) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    columns = ("runtime", "prompt encoder (s)", "VAE encode (s)", "U-Net per step (s)", "VAE decode (s)",
+               "end to end (s)", f"speed-up vs {ref['runtime'] if ref else '-'}", "peak RSS (MiB)")
+    lines = [head, "", "| " + " | ".join(columns) + " |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         s = r["seconds"]
         ratio = f"{ref['end_to_end_s'] / r['end_to_end_s']:.2f}x" if ref else "-"

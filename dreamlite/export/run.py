@@ -15,11 +15,18 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError
-from . import calibration as calib
-from .graphs import StaticShape, UNetGraph, VAEDecoderGraph, VAEEncoderGraph, export_ready_unet, unet_example, \
-    vae_examples
-from .parity import file_parity, guidance_spread
 from ..runtime.adapters import padded_length
+from . import calibration as calib
+from .graphs import (
+    StaticShape,
+    UNetGraph,
+    VAEDecoderGraph,
+    VAEEncoderGraph,
+    export_ready_unet,
+    unet_example,
+    vae_examples,
+)
+from .parity import file_parity, guidance_spread
 from .quantize import DEFAULT_EXCLUSIONS
 
 FORMATS = ("openvino", "onnx", "coreml", "executorch")

@@ -131,6 +131,7 @@ class Attention(nn.Module):
         super().__init__()
         self.heads = heads
         self.kv_heads = kv_heads or heads
+        self.cross = context_dim is not None  # K/V from the text, not from x
         head_dim = dim // heads
         kv_dim = self.kv_heads * head_dim
         self.to_q = nn.Linear(dim, dim, bias=False)
@@ -163,7 +164,7 @@ class Attention(nn.Module):
         multi-query attention as a single head of N*heads queries (no K/V copies, no transposes). The separate
         weights become views of the fused one, so state_dict() keys and values are unchanged."""
         q, k, v = self.to_q.weight, self.to_k.weight, self.to_v.weight
-        self_attention = q.shape[1] == k.shape[1]
+        self_attention = not self.cross
         fused = torch.cat([q, k, v] if self_attention else [k, v]).detach()
         self.register_buffer("fused_weight", fused, persistent=False)
         parts = fused.split([q.shape[0], k.shape[0], v.shape[0]] if self_attention else [k.shape[0], v.shape[0]])

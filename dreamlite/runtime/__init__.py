@@ -37,7 +37,7 @@ def open_session(fmt: str, path: Path, hint: str | None = None, threads: int | N
                               "'dreamlite[runtime]'") from None
     if not path.is_file():
         raise CheckpointError(f"exported file {path} is missing")
-    threads = threads or int(os.environ.get("DREAMLITE_RUNTIME_THREADS", 0)) or None  # set by `dreamlite bench`
+    threads = threads or int(os.environ.get("DREAMLITE_RUNTIME_THREADS", "0")) or None  # set by `dreamlite bench`
     return Session(path, hint=hint, threads=threads)
 
 
