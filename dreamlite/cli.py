@@ -37,6 +37,8 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: float32 on CPU)")
     p.add_argument("--fast", action="store_true", help="fast PyTorch path: bf16 where the CPU has it, "
                                                        "channels-last, fused attention projections")
+    p.add_argument("--encoder-int8", action="store_true", help="prompt encoder's linear layers in dynamic int8 "
+                                                               "(CPU)")
 
 
 def load_model(args):
@@ -48,7 +50,8 @@ def load_model(args):
         model = DEFAULT_MODEL
         print(f"using the bundled model {DEFAULT_MODEL}; {OFFICIAL_HINT}", file=sys.stderr)
     return DreamLite.from_pretrained(model, device=args.device, dtype=args.dtype, fast=getattr(args, "fast", False),
-                                     encoder_image_size=getattr(args, "encoder_image_size", None))
+                                     encoder_image_size=getattr(args, "encoder_image_size", None),
+                                     encoder_int8=getattr(args, "encoder_int8", False))
 
 
 def save_images(images, out: str) -> list[Path]:

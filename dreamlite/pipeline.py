@@ -49,14 +49,15 @@ class DreamLite:
     def from_pretrained(cls, path_or_hub_id: str | Path, device: str | torch.device | None = None,
                         dtype: torch.dtype | str | None = None, revision: str | None = None, fast: bool = False,
                         compile: bool = False, encoder_image_size: int | None = None,
-                        prompt_cache: int = 16) -> DreamLite:
+                        prompt_cache: int = 16, encoder_int8: bool = False) -> DreamLite:
         """Load a diffusers-layout DreamLite folder, a folder written by `dreamlite export` (its U-Net and VAE run
         in the exported runtime, on the CPU), a bundled short name or a hub id.
 
         fast: the fast PyTorch path (dreamlite/fast.py): bf16 where the CPU supports it (unless `dtype` is given),
         channels-last, fused attention projections; `compile` adds torch.compile.
         encoder_image_size: the side, in pixels, of the source image the prompt encoder sees when editing (official
-        default 512). prompt_cache: how many prompt embeddings to keep (0: none).
+        default 512). prompt_cache: how many prompt embeddings to keep (0: none). encoder_int8: the prompt encoder's
+        linear layers in dynamic int8 (CPU; dreamlite/text/int8.py).
         """
         if encoder_image_size is not None and (not isinstance(encoder_image_size, int) or encoder_image_size < 32
                                                or encoder_image_size % 32):
@@ -83,6 +84,12 @@ class DreamLite:
             make_fast(components, compile=compile)
         if encoder_image_size is not None:
             components.prompt_encoder.edit_image_size = encoder_image_size
+        if encoder_int8:
+            if device.type != "cpu":
+                raise InputError("encoder_int8 runs on the CPU only")
+            from .text.int8 import quantize_linear_int8
+
+            quantize_linear_int8(components.prompt_encoder)
         return cls(components, prompt_cache=prompt_cache)
 
     def save_pretrained(self, folder: str | Path) -> None:
@@ -104,7 +111,8 @@ class DreamLite:
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.prompt_encoder.dtype
+        """The U-Net's dtype: noise and conditioning are made in it (the prompt encoder may differ: int8)."""
+        return self.unet.dtype
 
     @property
     def vae_scale_factor(self) -> int:

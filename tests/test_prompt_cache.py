@@ -48,3 +48,17 @@ def test_encoder_image_size_is_a_setting(tiny_model_dir):
     inputs, _ = default.prompt_encoder.prepare(["make it blue"], "edit", source)
     assert tuple(inputs["image_grid_thw"][0].tolist()) == (1, 32, 32)  # the official 512
     assert isinstance(default.prompt_encoder.encode(["x"], "generate")[0], torch.Tensor)
+
+
+def test_int8_prompt_encoder_keeps_the_embeddings(tiny_model_dir):
+    ref = DreamLite.from_pretrained(tiny_model_dir, device="cpu", prompt_cache=0)
+    q = DreamLite.from_pretrained(tiny_model_dir, device="cpu", prompt_cache=0, encoder_int8=True)
+    assert any("quantized" in type(m).__module__ for m in q.prompt_encoder.model.modules())
+    source = random_image(64, 64)
+    for mode, image in (("generate", None), ("edit", source)):
+        a, mask_a = ref.prompt_encoder.encode(["make it blue"], mode, image=image)
+        b, mask_b = q.prompt_encoder.encode(["make it blue"], mode, image=image)
+        assert torch.equal(mask_a, mask_b)
+        cos = torch.nn.functional.cosine_similarity(a.flatten(), b.flatten(), dim=0).item()
+        assert 0.99 < cos < 1.0, cos  # close, and really quantised (not bit-identical)
+    assert q.edit(source, "make it blue", steps=1, seed=0)[0].size == (64, 64)

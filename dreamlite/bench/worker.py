@@ -29,14 +29,17 @@ def source_image(width: int, height: int) -> Image.Image:
     return Image.fromarray(small).resize((width, height), Image.BILINEAR)
 
 
-def load(runtime: str, folder: Path):
+def load(runtime: str, folder: Path, encoder_int8: bool = False):
     if runtime in DIFFUSERS_RUNTIMES:
         from .diffusers_pipe import load_diffusers_pipeline
 
         return load_diffusers_pipeline(folder, DIFFUSERS_RUNTIMES[runtime])
+    from ..fast import fast_dtype
     from ..pipeline import DreamLite
 
-    return DreamLite.from_pretrained(folder, device="cpu", prompt_cache=0, **TORCH_RUNTIMES.get(runtime, {}))
+    # Exported folders: the parts left in PyTorch (the prompt encoder) run in bf16 where the CPU has it.
+    kwargs = TORCH_RUNTIMES.get(runtime, {"dtype": fast_dtype(torch.device("cpu"))})
+    return DreamLite.from_pretrained(folder, device="cpu", prompt_cache=0, encoder_int8=encoder_int8, **kwargs)
 
 
 def run_once(pipe, diffusers: bool, task: str, width: int, height: int, steps: int, source):
@@ -50,9 +53,9 @@ def run_once(pipe, diffusers: bool, task: str, width: int, height: int, steps: i
     return pipe.generate(prompt, height=height, width=width, steps=steps, seed=0)
 
 
-def measure(runtime, folder, task, width, height, steps) -> dict:
+def measure(runtime, folder, task, width, height, steps, encoder_int8=False) -> dict:
     start = time.perf_counter()
-    pipe = load(runtime, folder)
+    pipe = load(runtime, folder, encoder_int8 and runtime not in DIFFUSERS_RUNTIMES)
     load_s = time.perf_counter() - start
     diffusers = runtime in DIFFUSERS_RUNTIMES
     timers = Timers()
@@ -79,11 +82,13 @@ def main(argv=None) -> int:
     p.add_argument("--height", type=int, required=True)
     p.add_argument("--steps", type=int, required=True)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--encoder-int8", action="store_true")
     args = p.parse_args(argv)
     from ..loading import quiet_libraries
 
     with quiet_libraries():
-        result = measure(args.runtime, args.folder, args.task, args.width, args.height, args.steps)
+        result = measure(args.runtime, args.folder, args.task, args.width, args.height, args.steps,
+                         args.encoder_int8)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
