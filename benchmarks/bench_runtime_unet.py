@@ -7,6 +7,7 @@ OpenVINO paths compile with the same settings (latency hint, one stream, bf16 fo
 are medians over --runs after one warm-up, alternating the paths so that load from other processes hits all alike.
 
     python benchmarks/bench_runtime_unet.py [--config dreamlite-0.39b] [--size 512] [--runs 3] [--threads N]
+        [--compile]
     python benchmarks/bench_runtime_unet.py --config tiny --size 64 --runs 1   # smoke test
 """
 
@@ -78,6 +79,8 @@ def main():
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--calibration-prompts", type=int, default=2)
+    p.add_argument("--compile", action="store_true", help="also time the fast path with torch.compile (minutes "
+                                                          "to compile)")
     p.add_argument("--work", type=Path, default=None, help="keep the model and exports here")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
@@ -111,6 +114,8 @@ def main():
         calibration = [x for _, x in calib.collect(reference, prompts, args.size, args.size, 128)]
         calibration = calib.spread_evenly(calibration, 300)
         fast = DreamLite.from_pretrained(folder, device="cpu", dtype="bfloat16", fast=True).unet
+        compiled = DreamLite.from_pretrained(folder, device="cpu", dtype="bfloat16", fast=True,
+                                             compile=True).unet if args.compile else None
         theirs = diffusers_twin(reference.unet)
         theirs_bf16 = diffusers_twin(reference.unet).to(torch.bfloat16)
         del reference
@@ -120,6 +125,7 @@ def main():
     paths = {
         "diffusers bf16 eager": lambda: DiffusersGraph(theirs_bf16)(**bf16),
         "dreamlite fast PyTorch (bf16)": lambda: fast(**bf16),
+        **({"dreamlite fast PyTorch + torch.compile (bf16)": lambda: compiled(**bf16)} if compiled else {}),
         "dreamlite OpenVINO fp32 (from_pretrained)": lambda: exported["fp32"](**x),
         "dreamlite OpenVINO bf16 (from_pretrained)": lambda: exported["bf16"](**x),
         "dreamlite OpenVINO int8 W8A8 (from_pretrained)": lambda: exported["int8"](**x),
