@@ -33,6 +33,8 @@ def register(sub) -> None:
                         f"{' '.join(DEFAULT_EXCLUSIONS)}); `--exclude` alone quantises everything")
     p.add_argument("--int8-float", choices=("bf16", "fp32"), default="bf16",
                    help="OpenVINO int8: precision of the layers left in float (default bf16)")
+    p.add_argument("--int8-activations", choices=("asymmetric", "symmetric"), default="asymmetric",
+                   help="int8: activation quantisation (default asymmetric)")
     p.set_defaults(func=run)
 
 
@@ -45,7 +47,7 @@ def run(args) -> int:
     pipe = load_model(args)
     settings = ExportSettings(args.format, args.out, width, height, args.seq_len, args.precision,
                               args.calibration, args.calibration_samples, args.calibration_steps,
-                              tuple(args.exclude), args.int8_float,
+                              tuple(args.exclude), args.int8_float, args.int8_activations,
                               log=lambda m: print(m, file=sys.stderr))
     report = export_pipeline(pipe, settings)
     for part in ("unet", "vae"):

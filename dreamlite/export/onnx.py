@@ -36,7 +36,8 @@ class _Reader:
         return next(self.items, None)
 
 
-def quantize_static_qdq(fp32_path: Path, out_path: Path, calibration: list[dict[str, np.ndarray]], exclusions):
+def quantize_static_qdq(fp32_path: Path, out_path: Path, calibration: list[dict[str, np.ndarray]], exclusions,
+                        activations: str = "asymmetric"):
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -46,15 +47,16 @@ def quantize_static_qdq(fp32_path: Path, out_path: Path, calibration: list[dict[
                     per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
                     op_types_to_quantize=["Conv", "MatMul", "Gemm"], nodes_to_exclude=skip,
                     calibrate_method=CalibrationMethod.MinMax,
-                    extra_options={"WeightSymmetric": True, "ActivationSymmetric": False})
+                    extra_options={"WeightSymmetric": True, "ActivationSymmetric": activations == "symmetric"})
 
 
-def export(graph, example, folder: Path, name: str, precision: str, calibration=None, exclusions=()) -> str:
+def export(graph, example, folder: Path, name: str, precision: str, calibration=None, exclusions=(),
+           activations: str = "asymmetric") -> str:
     path = folder / f"{name}.onnx"
     if precision == "int8" and calibration is not None:
         fp32 = folder / f"{name}.fp32.onnx"
         export_fp(graph, example, fp32)
-        quantize_static_qdq(fp32, path, calibration, exclusions)
+        quantize_static_qdq(fp32, path, calibration, exclusions, activations)
         fp32.unlink()
     else:
         export_fp(graph, example, path, half=precision == "fp16")

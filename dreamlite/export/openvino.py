@@ -27,24 +27,27 @@ def convert(graph: torch.nn.Module, example: dict[str, torch.Tensor]):
     return model
 
 
-def quantize_w8a8(model, calibration: list[dict[str, np.ndarray]], exclusions):
+def quantize_w8a8(model, calibration: list[dict[str, np.ndarray]], exclusions, activations: str = "asymmetric"):
     """NNCF post-training quantisation: int8 per-channel symmetric weights, int8 activations (calibrated on
-    `calibration`), GEMMs and convolutions only, `exclusions` left in full precision."""
+    `calibration`; asymmetric suits the SiLU/GELU outputs most GEMMs read), GEMMs and convolutions only,
+    `exclusions` left in full precision."""
     import nncf
 
     ignored = nncf.IgnoredScope(patterns=exclusion_patterns(exclusions), validate=False) if exclusions else None
     kwargs = {"ignored_scope": ignored} if ignored else {}
-    return nncf.quantize(model, nncf.Dataset(calibration), subset_size=len(calibration),
+    preset = nncf.QuantizationPreset.MIXED if activations == "asymmetric" else nncf.QuantizationPreset.PERFORMANCE
+    return nncf.quantize(model, nncf.Dataset(calibration), subset_size=len(calibration), preset=preset,
                          model_type=nncf.ModelType.TRANSFORMER, **kwargs)
 
 
-def export(graph, example, folder: Path, name: str, precision: str, calibration=None, exclusions=()) -> str:
+def export(graph, example, folder: Path, name: str, precision: str, calibration=None, exclusions=(),
+           activations: str = "asymmetric") -> str:
     """Write `name.xml`/`name.bin`; return the .xml file name. fp16 stores fp16 weights (computed in fp32 or bf16
     on CPUs); bf16 and int8 leave the precision of unquantised layers to the runtime hint in export.json."""
     import openvino as ov
 
     model = convert(graph, example)
     if precision == "int8" and calibration is not None:
-        model = quantize_w8a8(model, calibration, exclusions)
+        model = quantize_w8a8(model, calibration, exclusions, activations)
     ov.save_model(model, str(folder / f"{name}.xml"), compress_to_fp16=precision == "fp16")
     return f"{name}.xml"

@@ -51,6 +51,7 @@ class ExportSettings:
     calibration_steps: int | None = None
     exclusions: tuple[str, ...] = DEFAULT_EXCLUSIONS
     int8_float: str = "bf16"
+    int8_activations: str = "asymmetric"
     parity_inputs: int = 3
     log: object = field(default=print, repr=False)
 
@@ -101,8 +102,9 @@ def export_pipeline(pipe, s: ExportSettings) -> dict:
     unet_inputs = {k: v for k, v in unet_example(unet.config, shape, text_dim).items()}
     start = time.perf_counter()
     s.log(f"exporting the U-Net to {s.format} ({s.precision})")
+    extra = {"activations": s.int8_activations} if s.precision == "int8" else {}
     unet_file = module.export(UNetGraph(export_ready_unet(unet)), unet_inputs, s.out / "unet", "unet", s.precision,
-                              items, s.exclusions)
+                              items, s.exclusions, **extra)
     report["seconds"]["unet"] = time.perf_counter() - start
 
     vae = copy.deepcopy(pipe.vae).float().eval()
@@ -122,6 +124,7 @@ def export_pipeline(pipe, s: ExportSettings) -> dict:
                        inference_precision=hint(s.format, s.precision, s.int8_float))
     if s.precision == "int8":
         unet_export["exclusions"] = list(s.exclusions)
+        unet_export["activations"] = s.int8_activations
     vae_export = dict(common, precision=vae_precision, files=vae_files,
                       inference_precision=hint(s.format, vae_precision, s.int8_float))
     write_json(s.out / "unet" / "export.json", unet_export)
