@@ -7,3 +7,7 @@ importing each other.
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded; the message is one line for the user."""
+
+
+class InputError(ValueError):
+    """Bad arguments to generate/edit; the message is one line for the user."""

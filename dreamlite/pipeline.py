@@ -15,6 +15,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from . import loading
+from .errors import InputError
 from .images import load_image, to_pil, to_tensor
 from .sampling import Conditioning, denoise, edit_region, flow_sigmas, guided_velocity, keep_outside
 from .text.templates import wrap_edit, wrap_generate
@@ -26,10 +27,6 @@ DEFAULTS = {
     "mobile": {"steps": 4, "guidance_scale": None, "image_guidance_scale": None},
 }
 MASK_NOISES = 4  # noises averaged by edit_region when keep_source is on
-
-
-class InputError(ValueError):
-    """Bad arguments to generate/edit; the message is one line for the user."""
 
 
 class DreamLite:

@@ -13,10 +13,10 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, InputError
 
 
-class ExportSizeError(ValueError):
+class ExportSizeError(InputError):
     """An input the static export was not built for; the message is one line for the user."""
 
 
