@@ -14,6 +14,7 @@ import torch
 from ..errors import CheckpointError
 from ..runtime.adapters import padded_length
 
+MODEL_PROMPTS = "calibration_prompts.txt"  # a model folder's own calibration prompts, used when present
 BUILTIN_PROMPTS = {
     "generate": ["a red fox sitting in fresh snow, morning light", "a bowl of ramen on a wooden table, top view",
                  "a lighthouse on a cliff at dusk, dramatic clouds", "two blue circles and a yellow square",

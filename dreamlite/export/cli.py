@@ -23,7 +23,8 @@ def register(sub) -> None:
                                                              "official Android export)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32")
     p.add_argument("--calibration", type=Path, default=None,
-                   help="int8: prompt file (one a line; `edit: ...` lines are instructions); default: built-in set")
+                   help="int8: prompt file (one a line; `edit: ...` lines are instructions); default: the model "
+                        "folder's calibration_prompts.txt, else a built-in set")
     p.add_argument("--calibration-samples", type=int, default=300,
                    help="int8: U-Net inputs kept for calibration, spread over steps, tasks and branches")
     p.add_argument("--calibration-steps", type=int, default=None,
@@ -42,8 +43,15 @@ def run(args) -> int:
     from ..cli import load_model
     from .run import ExportSettings, export_pipeline
 
+    from ..assets import DEFAULT_MODEL
+    from ..loading import resolve_model_path
+    from .calibration import MODEL_PROMPTS
+
     width, height = args.size or (None, None)
     args.device, args.dtype = "cpu", "float32"
+    own = resolve_model_path(args.model or DEFAULT_MODEL) / MODEL_PROMPTS
+    if args.precision == "int8" and args.calibration is None and own.is_file():
+        args.calibration = own  # prompts the model was trained on calibrate far better than generic ones
     pipe = load_model(args)
     settings = ExportSettings(args.format, args.out, width, height, args.seq_len, args.precision,
                               args.calibration, args.calibration_samples, args.calibration_steps,
