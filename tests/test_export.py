@@ -14,9 +14,22 @@ from .helpers import export_tiny as export
 from .helpers import pixels
 
 
+@pytest.fixture(scope="module")
+def exported(perturbed_model_dir, tmp_path_factory):
+    """fp32 exports of the tiny pipeline, one per format, made once for the module."""
+    folders = {}
+
+    def get(fmt):
+        if fmt not in folders:
+            folders[fmt] = export(perturbed_model_dir, tmp_path_factory.mktemp(fmt) / "out", fmt)
+        return folders[fmt]
+
+    return get
+
+
 @pytest.mark.parametrize("fmt", ["openvino", "onnx"])
-def test_fp32_export_matches_pytorch(perturbed_model_dir, tmp_path, fmt):
-    out = export(perturbed_model_dir, tmp_path / fmt, fmt)
+def test_fp32_export_matches_pytorch(perturbed_model_dir, exported, fmt):
+    out = exported(fmt)
     for part, files in (("unet", 1), ("vae", 2)):
         parity = json.loads((out / part / "parity.json").read_text())
         assert len(parity) == files
@@ -34,8 +47,8 @@ def test_fp32_export_matches_pytorch(perturbed_model_dir, tmp_path, fmt):
     assert np.abs(pixels(a) - pixels(b)).max() <= 2
 
 
-def test_static_size_error_names_the_exported_size(perturbed_model_dir, tmp_path, capsys):
-    out = export(perturbed_model_dir, tmp_path / "ov", "openvino")
+def test_static_size_error_names_the_exported_size(exported, tmp_path, capsys):
+    out = exported("openvino")
     with pytest.raises(ValueError, match=f"built for {SIZE}x{SIZE} only"):
         DreamLite.from_pretrained(out).generate("a red circle", height=2 * SIZE, width=SIZE, steps=1)
     capsys.readouterr()
