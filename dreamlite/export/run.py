@@ -32,7 +32,7 @@ from .quantize import DEFAULT_EXCLUSIONS
 FORMATS = ("openvino", "onnx", "coreml", "executorch")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 # What each format can hold; int8 is W8A8 where the runtime supports it (OpenVINO, onnxruntime QDQ).
-SUPPORTED = {"openvino": PRECISIONS, "onnx": ("fp32", "fp16", "int8"), "coreml": ("fp32", "fp16"),
+SUPPORTED = {"openvino": PRECISIONS, "onnx": ("fp32", "int8"), "coreml": ("fp32", "fp16"),
              "executorch": ("fp32",)}
 # The OpenVINO inference precision of layers left in floating point.
 OPENVINO_HINT = {"fp32": "f32", "fp16": "f32", "bf16": "bf16", "int8": "bf16"}
