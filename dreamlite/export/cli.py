@@ -40,12 +40,11 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..cli import load_model
-    from .run import ExportSettings, export_pipeline
-
     from ..assets import DEFAULT_MODEL
+    from ..cli import load_model
     from ..loading import resolve_model_path
     from .calibration import MODEL_PROMPTS
+    from .run import ExportSettings, export_pipeline
 
     width, height = args.size or (None, None)
     args.device, args.dtype = "cpu", "float32"
