@@ -35,8 +35,8 @@ def test_generate_then_edit_in_the_browser(tmp_path):
         page.wait_for_selector("#results img.result", timeout=120_000)
         assert "seed" in page.text_content("#progress-text")
         assert page.input_value("#seed") != ""  # the seed used is shown
-        page.click("#history .card .edit-this")
-        assert page.text_content("#run") == "Edit"
+        page.click("#history .card .edit-this")  # fetches the PNG, then sets it as the source: wait for that
+        page.wait_for_function("document.getElementById('run').textContent === 'Edit'", timeout=30_000)
         page.fill("#prompt", "make the circle blue")
         page.click("#run")
         page.wait_for_function("document.querySelectorAll('#history .card').length === 2", timeout=120_000)

@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 CHECKPOINTS = "checkpoints"
+STAGE_FILE = "stage.safetensors"
 _NAME = re.compile(r"stage(\d+)-step(\d+)$")
 
 
@@ -120,8 +121,9 @@ def load_rng(path: Path) -> None:
 
 # ---- save / load -------------------------------------------------------------------------------------------
 def save_checkpoint(accelerator, out: Path, stage: int, step: int, model, optimizer, ema, trainer_state: dict,
-                    recipe_yaml: str, keep: int) -> Path:
-    """Collective: every process calls it. Returns the checkpoint folder."""
+                    recipe_yaml: str, keep: int, stage_tensors: dict | None = None) -> Path:
+    """Collective: every process calls it. Returns the checkpoint folder. `stage_tensors`: the stage object's
+    own state (an RL stage's old policy), the same on every process, written once."""
     name = checkpoint_name(stage, step)
     tmp, final = out / CHECKPOINTS / f".tmp-{name}", out / CHECKPOINTS / name
     if accelerator.is_main_process:
@@ -142,6 +144,8 @@ def save_checkpoint(accelerator, out: Path, stage: int, step: int, model, optimi
     if ema is not None and (fsdp or accelerator.is_main_process):
         suffix = f"-rank{rank}" if fsdp else ""
         save_file({k: v.contiguous().cpu() for k, v in ema.state_dict().items()}, tmp / f"ema{suffix}.safetensors")
+    if stage_tensors is not None and accelerator.is_main_process:
+        save_file({k: v.detach().contiguous().cpu() for k, v in stage_tensors.items()}, tmp / STAGE_FILE)
     save_rng(tmp / f"rng-rank{rank}.pt")
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -173,3 +177,9 @@ def load_checkpoint(accelerator, folder: Path, model, optimizer, ema) -> dict:
     if rng.is_file():  # absent when resuming with more processes than wrote the checkpoint
         load_rng(rng)
     return json.loads((folder / "trainer_state.json").read_text())
+
+
+def load_stage_tensors(folder: Path) -> dict[str, torch.Tensor]:
+    """The stage object's tensors saved with a checkpoint (empty when it saved none)."""
+    path = folder / STAGE_FILE
+    return load_file(path) if path.is_file() else {}

@@ -22,7 +22,7 @@ import torch
 import yaml
 
 from ..loading import load_components
-from .checkpoint import latest_checkpoint, load_checkpoint, remove_partial, save_checkpoint
+from .checkpoint import latest_checkpoint, load_checkpoint, load_stage_tensors, remove_partial, save_checkpoint
 from .components import build_initial
 from .config import RecipeError
 from .data import build_source
@@ -93,6 +93,17 @@ def check_out_dir(out: Path, recipe: Recipe) -> None:
     tmp = out / ".tmp-recipe.yaml"
     tmp.write_text(recipe.dump())
     os.replace(tmp, saved)
+
+
+class HookCaller:
+    """Calls a stage's optional hook by name (flow-matching stages have none; RL has them all)."""
+
+    def __init__(self, task):
+        self.task = task
+
+    def __call__(self, name: str, *args):
+        hook = getattr(self.task, name, None)
+        return hook(*args) if hook is not None else None
 
 
 class TimeUp(Exception):
@@ -233,11 +244,15 @@ def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folde
     if deadline is not None and time.monotonic() >= deadline:
         raise TimeUp(f"time limit reached before {where}; run the same command again to go on")
     world, rank = accelerator.num_processes, accelerator.process_index
-    micro = stage.micro_batch or stage.batch // world
-    if stage.batch % (world * micro):
-        raise RecipeError(f"stage {stage.name}: batch {stage.batch} does not split into {world} process(es) x "
+    # An RL stage gives every process all of a step's items (it deals out their samples itself).
+    shards = 1 if stage.kind == "rl" else world
+    micro = stage.micro_batch or stage.batch // shards
+    if stage.batch % (shards * micro):
+        raise RecipeError(f"stage {stage.name}: batch {stage.batch} does not split into {shards} process(es) x "
                           f"micro-batches of {micro}")
-    accumulation = stage.batch // (world * micro)
+    if stage.kind == "rl" and stage.rl.group % world:
+        raise RecipeError(f"stage {stage.name}: rl.group {stage.rl.group} does not split into {world} processes")
+    accumulation = stage.batch // (shards * micro)
     seed_all(stable_seed(recipe.seed, "stage", index) % 2**63)
     accelerator.free_memory()
 
@@ -280,11 +295,15 @@ def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folde
     task = STAGE_KINDS[stage.kind](stage, index, recipe.seed, conditioner, components.schedule,
                                    pad_text_to=COMPILED_TEXT_MULTIPLE if recipe.run.compile else 1)
 
+    hooks = HookCaller(task)
+    hooks("attach", accelerator, model, components.variant, writer, offset)
     start, elapsed = 0, 0.0
     checkpoint = latest_checkpoint(out, index)
     if checkpoint is not None:
         state = load_checkpoint(accelerator, checkpoint, model, optimizer, ema)
         plan.load_state_dict(state["data"])
+        if hasattr(task, "load_state"):
+            task.load_state(load_stage_tensors(checkpoint), state["stage_state"])
         start, elapsed = state["step"], state.get("elapsed", 0.0)
         say(f"resuming {where} at step {start}/{stage.steps} from {checkpoint}")
     else:
@@ -294,14 +313,15 @@ def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folde
     loader_plan = BatchPlan(entries, sizes, stage.batch, recipe.seed, index, bucket_cache)
     loader_plan.load_state_dict(plan.state_dict())
     loader = torch.utils.data.DataLoader(
-        PlannedItems(loader_plan, caches), batch_sampler=PlannedBatches(loader_plan, start, stage.steps, rank, world,
-                                                                         micro),
+        PlannedItems(loader_plan, caches), batch_sampler=PlannedBatches(loader_plan, start, stage.steps,
+                                                                         rank if shards > 1 else 0, shards, micro),
         num_workers=recipe.run.num_workers, collate_fn=task.collate(), persistent_workers=False)
     batches = iter(loader)
     progress = Progress(stage.name, start, stage.steps, stage.batch, writer, offset, accelerator, recipe.run.log_every)
     recipe_yaml = recipe.dump()
     clip = o.grad_clip
     model.train()
+    hooks("begin", start)
     for step in range(start, stage.steps):
         tick = time.perf_counter()
         lr = lr_at(o, step, stage.steps)
@@ -323,6 +343,7 @@ def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folde
         if ema is not None:
             ema.update()
         plan.step_slots(step)
+        hooks("after_step", step, step + 1 == stage.steps)
         elapsed += time.perf_counter() - tick
         progress.update(step, stats, lr, grad_norm)
         time_up = deadline is not None and step + 1 < stage.steps and time.monotonic() >= deadline
@@ -334,8 +355,11 @@ def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folde
                              "samples": (step + 1) * stage.batch, "elapsed": elapsed, "world_size": world,
                              # the learning rate is a pure function of the step: this is the whole scheduler state
                              "scheduler": {"step": step + 1, "lr": lr_at(o, step + 1, stage.steps)}}
+            stage_tensors = None
+            if hasattr(task, "state"):
+                stage_tensors, trainer_state["stage_state"] = task.state()
             save_checkpoint(accelerator, out, index, step + 1, model, optimizer, ema, trainer_state, recipe_yaml,
-                            recipe.run.keep_checkpoints)
+                            recipe.run.keep_checkpoints, stage_tensors)
         if time_up:
             progress.close()
             raise TimeUp(f"time limit reached: {where} checkpointed at step {step + 1}/{stage.steps}; run the "
@@ -352,5 +376,6 @@ def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folde
                    "final_loss": progress.last_loss, "ema": stage.ema is not None, "lora": stage.lora is not None,
                    "input": str(input_folder)}
         export_stage(state, components.unet.config, stage.lora, input_folder, folder, recipe_yaml, summary)
+        hooks("finish", folder)
         say(f"{where} done in {elapsed:.0f}s of training: {folder}")
     accelerator.wait_for_everyone()

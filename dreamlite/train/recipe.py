@@ -15,9 +15,11 @@ from typing import Any
 import yaml
 
 from .config import RecipeError, convert, deep_merge, from_dict, set_dotted, to_dict
+from .rl.config import RLSpec
 
 TASKS = ("t2i", "edit")
 WHOLE_FIELDS = ("data", "mixture", "buckets")
+STAGE_KIND_NAMES = ("flow_matching", "rl")  # stages.STAGE_KINDS builds them
 RESERVED_STAGE_NAMES = ("init", "final", "checkpoints", "logs", "cache")
 REPO_RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 PACKAGE_RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -109,7 +111,8 @@ class StageSpec:
     dropout: DropoutSpec = field(default_factory=DropoutSpec)
     ema: EMASpec | None = field(default_factory=EMASpec)
     lora: LoRASpec | None = None  # train LoRA adapters only; the stage's pipeline gets them merged
-    kind: str = "flow_matching"
+    kind: str = "flow_matching"  # or "rl": online RL on the model's own samples (settings in `rl`)
+    rl: RLSpec | None = None  # kind rl: algorithm, group, rollouts, rewards, held-out eval (train/rl/config.py)
 
 
 @dataclass
@@ -253,8 +256,13 @@ def validate(recipe: Recipe) -> None:
 
 
 def _check_stage(stage: StageSpec, specs: dict, where: str) -> None:
-    if stage.kind != "flow_matching":
-        raise RecipeError(f"{where}.kind: only flow_matching stages exist so far, got {stage.kind!r}")
+    if stage.kind not in STAGE_KIND_NAMES:
+        raise RecipeError(f"{where}.kind: expected one of {', '.join(STAGE_KIND_NAMES)}, got {stage.kind!r}")
+    if stage.kind == "rl":
+        stage.rl = stage.rl or RLSpec()
+        stage.rl.check(where, stage.batch)
+    elif stage.rl is not None:
+        raise RecipeError(f"{where}.rl: only a stage of kind rl takes RL settings")
     if stage.steps < 1 or stage.batch < 1:
         raise RecipeError(f"{where}: steps and batch must be >= 1")
     if stage.micro_batch is not None and (stage.micro_batch < 1 or stage.batch % stage.micro_batch):

@@ -2,8 +2,9 @@
 
 DreamLite's progressive schedule (T2I, then editing, then both, then SFT on curated data) is one stage kind run
 with different data mixtures, because T2I and editing are the same in-context flow-matching problem: T2I
-samples carry an all-zero condition, edit samples the source's latents. Other kinds (RL, distillation) would be
-other classes with the same two methods.
+samples carry an all-zero condition, edit samples the source's latents. RL (`rl/stage.py`) is another class with
+the same two methods, plus optional hooks the loop calls when a stage has them: `attach` (the accelerator and
+model), `begin`, `after_step`, `state` / `load_state` (checkpointed with the step) and `finish`.
 """
 
 from __future__ import annotations
@@ -138,4 +139,10 @@ class FlowMatchingStage:
         return per_sample.mean(), stats
 
 
-STAGE_KINDS = {"flow_matching": FlowMatchingStage}
+def rl_stage(*args, **kwargs):
+    from .rl.stage import RLStage  # imported when a recipe has one: it pulls in the rewards
+
+    return RLStage(*args, **kwargs)
+
+
+STAGE_KINDS = {"flow_matching": FlowMatchingStage, "rl": rl_stage}

@@ -101,6 +101,9 @@ class PlannedBatches(torch.utils.data.Sampler):
                 yield [(step, slot, stream, pos) for slot, (stream, pos) in mine[k:k + self.micro]]
 
 
+PASSED_THROUGH = ("spec", "category")  # item fields a stage may use as they are (RL rewards read ShapesBench specs)
+
+
 class PlannedItems(torch.utils.data.Dataset):
     """Key (step, slot, stream, position) -> a prepared sample: pixels at the stream's bucket size, or cached
     latents and embeddings when the stream's source has a cache."""
@@ -123,6 +126,7 @@ class PlannedItems(torch.utils.data.Dataset):
             return out
         item = source.item(index)
         out["prompt"] = item["prompt"]
+        out.update({k: item[k] for k in PASSED_THROUGH if k in item})
         out["target"] = to_pixels(fit(item["target"], width, height))
         if item["source"] is not None:
             out["source"] = to_pixels(fit(item["source"], width, height))

@@ -8,6 +8,8 @@ items instead, walked in seeded epochs like a file dataset, so that the latent/e
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass
 
 from PIL import Image
@@ -22,6 +24,9 @@ class ShapesSpec:
     seed: int | None = None  # null: the recipe's seed
     categories: dict[str, float] | None = None  # per-category weights (generation and edit categories); default 1
     items: int | None = None  # null: endless; N: a finite pool of the first N items, walked in epochs (cacheable)
+    # Skip items whose prompt (generation) or instruction and spec (editing) occur in the public ShapesBench
+    # eval split, so that RL prompts never include an item it is scored on.
+    exclude_eval: bool = False
 
     tasks = ("t2i", "edit")
 
@@ -52,9 +57,15 @@ class ShapesSource(Source):
 
     def item(self, index: int) -> dict:
         made = self.stream.item(index)
+        if self.spec.exclude_eval:  # the next candidate of this index's own sequence: still a function of index
+            attempt = 1
+            while _in_eval_split(self.task, made):
+                made = self.stream.item(index + attempt * EXCLUDED_STRIDE)
+                attempt += 1
         source = made["source"]
         return {"prompt": made["prompt"], "target": Image.fromarray(made["target"]),
-                "source": None if source is None else Image.fromarray(source), "category": made["category"]}
+                "source": None if source is None else Image.fromarray(source), "category": made["category"],
+                "spec": made["spec"]}
 
     def __len__(self) -> int:
         return self.spec.items
@@ -64,7 +75,30 @@ class ShapesSource(Source):
 
     def fingerprint(self) -> str:
         return stable_seed("shapes", self.stream.seed, self.spec.size, sorted((self.spec.categories or {}).items()),
-                           self.task, self.spec.items)
+                           self.task, self.spec.items, *(["exclude_eval"] if self.spec.exclude_eval else []))
+
+
+EXCLUDED_STRIDE = 1 << 40  # an excluded item k is replaced by item k + stride of the same stream (then + 2 stride...)
+
+
+@functools.cache
+def eval_split_keys() -> frozenset:
+    """(task, prompt[, spec]) of every item of the public ShapesBench eval split (no images are rendered)."""
+    from ...shapes.layout import iter_split
+
+    keys = set()
+    for task, _, _, item in iter_split():
+        keys.add(("t2i", item.prompt) if task == "generation" else ("edit", item.prompt, _spec_key(item.spec)))
+    return frozenset(keys)
+
+
+def _spec_key(spec: dict) -> str:
+    return json.dumps(spec, sort_keys=True)
+
+
+def _in_eval_split(task: str, made: dict) -> bool:
+    key = ("t2i", made["prompt"]) if task == "t2i" else ("edit", made["prompt"], _spec_key(made["spec"]))
+    return key in eval_split_keys()
 
 
 def build(spec: ShapesSpec, task: str, seed: int) -> ShapesSource:

@@ -1,0 +1,268 @@
+"""The `rl` stage: online RL on a flow-matching DreamLite, generation prompts and edit items in one run.
+
+Each optimizer step (an iteration) takes the batch plan's items (prompts or (source, instruction) edits), has the
+old policy sample `group` images of each (members dealt round robin over the processes), scores them with the
+recipe's rewards, normalises the rewards within each group across processes, and trains the policy with the
+chosen loss (losses.py) on its own clean samples at a random time. Everything an iteration draws (rollout noise,
+training time and noise) is seeded by (stage, step, slot, member), so a resumed run, or one on more processes,
+draws the same; the old policy (an EMA of the weights) and the curves are checkpointed with the stage.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+
+import numpy as np
+import torch
+
+from ...pipeline import DEFAULTS
+from ...rewards import build_reward
+from ...rewards.base import as_arrays
+from ...sampling import pack_in_context, unpack_target
+from ..data.base import stable_seed
+from ..ema import EMA
+from ..encode import pad_embeddings, stack_rows
+from ..loss import sample_timestep
+from .advantages import gather_groups, group_advantages, members_of
+from .heldout import HeldOut, flat_summary
+from .losses import LOSSES, drift
+from .rollout import decode, edit_conditioning, generation_conditioning, sample
+
+
+class OldPolicy(EMA):
+    """DiffusionNFT's old policy: an EMA of the trainable weights whose decay ramps linearly from 0."""
+
+    def __init__(self, named_parameters, decay: float, ramp: int):
+        super().__init__(named_parameters, decay, warmup=False)
+        self.ramp = ramp
+
+    def current_decay(self) -> float:
+        return self.decay * min(1.0, self.updates / self.ramp) if self.ramp > 0 else self.decay
+
+
+def as_list(samples: list[dict]) -> list[dict]:
+    """The DataLoader's collate function: the stage encodes and samples itself."""
+    return samples
+
+
+class RLStage:
+    # Every process gets the whole step's items and samples its share of each group's members.
+    replicate_items = True
+
+    def __init__(self, spec, index: int, seed: int, conditioner, schedule, pad_text_to: int = 1):
+        self.spec, self.rl, self.index, self.seed = spec, spec.rl, index, seed
+        self.conditioner, self.schedule = conditioner, schedule
+        self.reward = build_reward([dataclasses.asdict(r) for r in self.rl.rewards])
+        self.history: list[dict] = []  # one row per iteration (+ held-out rows), checkpointed
+        self.pending: dict[str, list] = {}
+
+    # ---- hooks the loop calls --------------------------------------------------------------------------
+    def collate(self):
+        return as_list
+
+    def attach(self, accelerator, model, variant: str, writer=None, offset: int = 0) -> None:
+        self.accelerator, self.writer, self.offset = accelerator, writer, offset
+        self.unet = accelerator.unwrap_model(model)
+        self.old = OldPolicy(self.unet.named_parameters(), self.rl.old_decay, self.rl.old_decay_ramp)
+        # The rollout network: a copy of the old policy in the rollout dtype, refreshed before each rollout.
+        self.sampler = copy.deepcopy(self.unet).to(getattr(torch, self.rl.rollout_dtype)).eval().requires_grad_(False)
+        self.sampler_params = dict(self.sampler.named_parameters())
+        defaults = DEFAULTS[variant]
+        self.scale = self.rl.guidance if self.rl.guidance is not None else (defaults["guidance_scale"] or 1.0)
+        self.image_scale = self.rl.image_guidance if self.rl.image_guidance is not None else \
+            (defaults["image_guidance_scale"] or 1.0)
+        self.guided = variant == "base"
+        h = self.rl.held_out
+        self.held_out = None
+        if h.every and accelerator.is_main_process:
+            self.held_out = HeldOut(h, h.size or self.spec.resolution, h.steps or defaults["steps"],
+                                    defaults["guidance_scale"] or 1.0, defaults["image_guidance_scale"] or 1.0)
+
+    def begin(self, start: int) -> None:
+        if start == 0 and self.held_out is not None and self.rl.held_out.at_start and \
+                not any("held_out" in r for r in self.history):
+            self._evaluate(0)
+        self.accelerator.wait_for_everyone()
+
+    def after_step(self, step: int, last: bool) -> None:
+        self.old.update()
+        row = {"iteration": step + 1}
+        for name, values in self.pending.items():
+            if values:
+                row[name] = float(np.nanmean(values)) if not all(np.isnan(values)) else float("nan")
+        self.pending = {}
+        self.history.append(row)
+        self._log(row, step + 1)
+        every = self.rl.held_out.every
+        if self.held_out is not None and ((step + 1) % every == 0 or last):
+            self._evaluate(step + 1)
+        self.accelerator.wait_for_everyone()
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        return self.old.state_dict(), {"history": self.history}
+
+    def load_state(self, tensors: dict[str, torch.Tensor], data: dict) -> None:
+        self.old.load_state_dict(tensors)
+        self.history = list(data["history"])
+
+    def finish(self, folder) -> None:
+        from .curves import write_curves
+
+        if self.accelerator.is_main_process:
+            write_curves(self.history, folder)
+
+    # ---- one micro-batch -------------------------------------------------------------------------------
+    def loss(self, model, samples: list[dict]) -> tuple[torch.Tensor, dict]:
+        c, rl, acc = self.conditioner, self.rl, self.accelerator
+        device, world = c.device, acc.num_processes
+        members = members_of(acc.process_index, world, rl.group)
+        width, height = samples[0]["size"]
+        hw = (height // c.vae_factor, width // c.vae_factor)
+        edits = [s["task"] == "edit" for s in samples]
+
+        # Conditions of every item: prompt embeddings (cond and negative) and source latents.
+        empty = c.generate(None)
+        prompts, negatives = [], []
+        for s, edit in zip(samples, edits):
+            prompts.append(c.edit(s["prompt"], s["source_image"]) if edit else c.generate(s["prompt"]))
+            negatives.append(c.edit(None, s["source_image"]) if edit else empty)
+        zeros = torch.zeros(c.latent_channels, *hw)
+        source_pixels = [s["source"] for s in samples if "source" in s]
+        encoded = iter(c.latents(torch.stack(source_pixels)).cpu()) if source_pixels else iter(())
+        conditions = [next(encoded) if edit else zeros for edit in edits]
+
+        # This process's (item, member) pairs, with their rollout noise and training time and noise.
+        pairs = [(p, m) for p in range(len(samples)) for m in members]
+        rollout_noise, times, train_noise = [], [], []
+        for p, m in pairs:
+            s = samples[p]
+            g = torch.Generator().manual_seed(stable_seed(self.seed, "rl-rollout", self.index, s["step"], s["slot"], m))
+            rollout_noise.append(torch.randn((c.latent_channels, *hw), generator=g))
+            g = torch.Generator().manual_seed(stable_seed(self.seed, "rl-train", self.index, s["step"], s["slot"], m))
+            times.append(sample_timestep(self.spec.timesteps, g, hw, self.schedule))
+            train_noise.append(torch.randn((c.latent_channels, *hw), generator=g))
+
+        # Rollouts with the old policy (its copy in the rollout dtype), then its velocity at the training points.
+        x0 = torch.empty(len(pairs), c.latent_channels, *hw, device=device)
+        dtype = next(self.sampler.parameters()).dtype
+        with torch.no_grad():
+            for name, shadow in self.old.shadow.items():
+                self.sampler_params[name].copy_(shadow)
+        for task_is_edit in (False, True):
+            ids = [i for i, (p, _) in enumerate(pairs) if edits[p] == task_is_edit]
+            if not ids:
+                continue
+            noise = torch.stack([rollout_noise[i] for i in ids]).to(device, dtype)
+            text = [prompts[pairs[i][0]] for i in ids]
+            if task_is_edit:
+                sources = torch.stack([conditions[pairs[i][0]] for i in ids])
+                cond = edit_conditioning(text, [negatives[pairs[i][0]] for i in ids], sources, (width, height),
+                                         device, self.guided)
+            else:
+                cond = generation_conditioning(text, empty, noise.shape, (width, height), device, self.guided)
+            cond = dataclasses.replace(cond, text=cond.text.to(dtype), latents=cond.latents.to(dtype),
+                                       time_ids=cond.time_ids.to(dtype))
+            x0[ids] = sample(self.sampler, cond, noise, rl.rollout_steps, self.schedule, self.scale,
+                             self.image_scale).float()
+        inputs = self._training_inputs(x0, pairs, prompts, conditions, times, train_noise, (width, height))
+        self.unet.eval()
+        with self.old.applied(), torch.no_grad():
+            v_old = self._velocity(self.unet, inputs)
+        self.unet.train()
+
+        # Rewards, gathered into whole groups; advantages per group.
+        images = decode(c.vae, x0)
+        arrays = as_arrays(images)
+        source_arrays = [as_arrays(samples[p]["source"][None])[0] if edits[p] else None for p, _ in pairs]
+        reward = self.reward(arrays, [samples[p]["prompt"] for p, _ in pairs], source_arrays,
+                             items=[samples[p] for p, _ in pairs], tasks=[samples[p]["task"] for p, _ in pairs])
+        local = reward.to(device).view(len(samples), len(members))
+        rewards = gather_groups(local, acc, rl.group)
+        advantages, signal = group_advantages(rewards, rl.min_group_std)
+        mine = advantages[:, members].reshape(-1)
+        keep = signal[[p for p, _ in pairs]]
+        trained = int(signal.sum()) * rl.group  # samples trained on, over all processes
+
+        # The policy's loss on this process's samples of groups with signal (one zero-weight sample otherwise,
+        # so every process runs a backward pass and the gradient all-reduce lines up).
+        chosen = keep.nonzero().flatten().tolist() or [0]
+        weight = keep[chosen].float()
+        v = self._velocity(model, inputs, chosen)
+        target = inputs["target"][chosen]
+        per = LOSSES[rl.algorithm](v, v_old[chosen], target, mine[chosen], **self._loss_args())
+        if rl.kl:
+            per = per + rl.kl * drift(v, v_old[chosen])
+        loss = (per * weight).sum() * world / max(trained, 1)
+
+        self._record(samples, pairs, edits, rewards, reward, signal, images, x0, v.detach(), v_old[chosen], per)
+        stats = {}
+        for task in ("t2i", "edit"):
+            picks = [k for k, i in enumerate(chosen) if samples[pairs[i][0]]["task"] == task and keep[i]]
+            if picks:
+                stats[task] = (per[picks].detach().sum(), len(picks))
+        return loss, stats
+
+    def _loss_args(self) -> dict:
+        if self.rl.algorithm == "nft":
+            return {"beta": self.rl.beta, "adv_clip": self.rl.adv_clip}
+        return {"adv_clip": self.rl.adv_clip}
+
+    def _training_inputs(self, x0, pairs, prompts, conditions, times, noises, size) -> dict:
+        device = x0.device
+        t = torch.tensor(times, dtype=torch.float32, device=device)
+        noise = torch.stack(noises).to(device)
+        t_ = t.view(-1, 1, 1, 1)
+        text, mask = pad_embeddings([prompts[p] for p, _ in pairs], device)
+        return {"noisy": (1 - t_) * x0 + t_ * noise, "target": noise - x0, "t": t, "text": text.float(),
+                "mask": mask, "condition": stack_rows([conditions[p] for p, _ in pairs], device).float(),
+                "time_ids": torch.tensor([list(size)] * len(pairs), dtype=torch.float32, device=device)}
+
+    @staticmethod
+    def _velocity(unet, b: dict, rows: list[int] | None = None) -> torch.Tensor:
+        pick = (lambda x: x) if rows is None else (lambda x: x[rows])
+        noisy = pick(b["noisy"])
+        out = unet(pack_in_context(noisy, pick(b["condition"])), pick(b["t"]) * 1000.0, pick(b["text"]),
+                   pick(b["mask"]), pick(b["time_ids"]))
+        return unpack_target(out, noisy.shape[-1]).float()
+
+    # ---- curves ----------------------------------------------------------------------------------------
+    def _record(self, samples, pairs, edits, rewards, local_reward, signal, images, x0, v, v_old, per) -> None:
+        add = lambda name, value: self.pending.setdefault(name, []).append(float(value))  # noqa: E731
+        tasks = np.array([samples[p]["task"] for p in range(len(samples))])
+        for task in ("t2i", "edit"):
+            rows = torch.as_tensor(tasks == task)
+            if rows.any():
+                add(f"reward/{task}", rewards[rows].mean())
+        add("reward/all", rewards.mean())
+        add("signal_groups", signal.float().mean())
+        for name, part in getattr(self.reward, "components", {}).items():
+            values = part.numpy()
+            for task in ("t2i", "edit"):
+                picked = values[[samples[p]["task"] == task for p, _ in pairs]]
+                if len(picked) and not np.isnan(picked).all():
+                    add(f"{name}/{task}", np.nanmean(picked))
+        add("brightness", (images.mean() + 1) / 2)  # mean pixel in [0, 1]: drift shows here first
+        add("x0_rms", x0.pow(2).mean().sqrt())
+        add("drift", (v - v_old).pow(2).mean())
+        add("loss", per.detach().mean())
+
+    def _log(self, row: dict, iteration: int) -> None:
+        if self.writer is None:
+            return
+        for name, value in row.items():
+            if name != "iteration" and isinstance(value, float) and not math.isnan(value):
+                self.writer.add_scalar(f"rl/{name}", value, self.offset + iteration)
+
+    def _evaluate(self, iteration: int) -> None:
+        summary = self.held_out.run(self.unet.eval(), self.conditioner, self.schedule)
+        self.unet.train()
+        flat = flat_summary(summary)
+        self.history.append({"iteration": iteration, "held_out": flat})
+        if self.writer is not None:
+            for name, value in flat.items():
+                self.writer.add_scalar(f"held_out/{name}", value, self.offset + iteration)
+        print(f"held-out (dev split, {len(self.held_out.items)} items) at iteration {iteration}: generation "
+              f"{flat.get('generation/overall', float('nan')):.3f}, editing {flat.get('editing/overall', float('nan')):.3f}"
+              f", kept {flat.get('editing_kept/overall', float('nan')):.3f}", flush=True)
