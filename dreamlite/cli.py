@@ -35,6 +35,10 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--negative", default="", help="negative prompt (base models)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cuda if available)")
     p.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: float32 on CPU)")
+    p.add_argument("--fast", action="store_true", help="fast PyTorch path: bf16 where the CPU has it, "
+                                                       "channels-last, fused attention projections")
+    p.add_argument("--encoder-int8", action="store_true", help="prompt encoder's linear layers in dynamic int8 "
+                                                               "(CPU)")
 
 
 def load_model(args):
@@ -45,7 +49,9 @@ def load_model(args):
     if model is None:
         model = DEFAULT_MODEL
         print(f"using the bundled model {DEFAULT_MODEL}; {OFFICIAL_HINT}", file=sys.stderr)
-    return DreamLite.from_pretrained(model, device=args.device, dtype=args.dtype)
+    return DreamLite.from_pretrained(model, device=args.device, dtype=args.dtype, fast=getattr(args, "fast", False),
+                                     encoder_image_size=getattr(args, "encoder_image_size", None),
+                                     encoder_int8=getattr(args, "encoder_int8", False))
 
 
 def save_images(images, out: str) -> list[Path]:
@@ -99,13 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("instruction")
     edit.add_argument("--image", required=True, help="source image")
     edit.add_argument("--image-guidance", type=float, default=None, help="image guidance scale (default 1.5)")
+    edit.add_argument("--encoder-image-size", type=int, default=None,
+                      help="side in pixels of the source image shown to the prompt encoder (official default 512)")
     edit.add_argument("--keep-source", type=float, default=None, metavar="THRESHOLD",
                       help="hold the source outside the region the instruction changes (0-1, e.g. 0.5; off by "
                            "default, as in diffusers)")
     add_sampling_args(edit)
     edit.set_defaults(func=cmd_edit)
 
-    for module in ("shapes.cli", "train.cli", "demo", "evals.cli", "serve.cli"):
+    for module in ("shapes.cli", "train.cli", "demo", "evals.cli", "serve.cli", "export.cli", "bench.cli"):
         register_optional(module, sub)
     return parser
 
@@ -124,7 +132,7 @@ def register_optional(module: str, sub) -> None:
 
 
 USER_ERRORS = ("InputError", "ImageInputError", "CheckpointError", "UNetConfigError", "RecipeError",
-               "ShapesError", "FileNotFoundError")
+               "ShapesError", "FileNotFoundError", "ExportSizeError")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,18 +17,15 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from .errors import CheckpointError
 from .models.config import UNetConfig
 from .models.unet import DreamLiteUNet
+from .safetensors_check import PICKLE_SUFFIXES, check_safetensors_only  # noqa: F401 (old import path)
 from .sampling import FlowSchedule
 
 PIPELINE_VARIANTS = {"DreamLitePipeline": "base", "DreamLiteMobilePipeline": "mobile"}
 UNET_WEIGHTS = "diffusion_pytorch_model"
 DIFFUSERS_VERSION = "0.42.1"
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be loaded; the message is one line for the user."""
 
 
 @dataclass
@@ -83,17 +80,6 @@ def require_part(folder: Path, name: str) -> Path:
         raise CheckpointError(f"checkpoint {folder} has no {name}/ folder (a DreamLite pipeline folder needs "
                               "model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)")
     return part
-
-
-def check_safetensors_only(folder: Path) -> None:
-    """Refuse pickled weights with a clear message instead of ever unpickling them."""
-    if any(folder.glob("*.safetensors")):
-        return
-    pickled = [p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES]
-    if pickled:
-        raise CheckpointError(f"{folder} has only pickled weights ({', '.join(sorted(pickled))}); dreamlite "
-                              "loads safetensors only: convert them with a tool you trust")
-    raise CheckpointError(f"no .safetensors weights in {folder}")
 
 
 def load_state_dict(folder: Path, stem: str = UNET_WEIGHTS) -> dict[str, torch.Tensor]:
@@ -222,8 +208,12 @@ def _load_components(folder: Path, device, dtype) -> Components:
     if pipeline_class not in PIPELINE_VARIANTS:
         raise CheckpointError(f"model_index.json names pipeline {pipeline_class!r}; expected one of "
                               f"{', '.join(PIPELINE_VARIANTS)}")
-    unet = load_unet(require_part(folder, "unet"), dtype)
-    vae = load_vae(require_part(folder, "vae"), dtype)
+    from . import runtime
+
+    unet_dir, vae_dir = require_part(folder, "unet"), require_part(folder, "vae")
+    # A folder written by `dreamlite export` holds graphs for another runtime; they stand in for the modules.
+    unet = runtime.load_exported_unet(unet_dir) if runtime.is_exported(unet_dir) else load_unet(unet_dir, dtype)
+    vae = runtime.load_exported_vae(vae_dir) if runtime.is_exported(vae_dir) else load_vae(vae_dir, dtype)
     schedule = load_schedule(require_part(folder, "scheduler"))
     encoder = load_prompt_encoder(folder, index, dtype)
     components = Components(unet, vae, encoder, schedule, PIPELINE_VARIANTS[pipeline_class],
@@ -245,6 +235,8 @@ def save_components(components: Components, folder: Path) -> None:
 
 
 def _save_components(components: Components, folder: Path) -> None:
+    if not isinstance(components.unet, DreamLiteUNet):
+        raise CheckpointError("an exported model cannot be saved as a PyTorch pipeline; copy its folder instead")
     folder.mkdir(parents=True, exist_ok=True)
     pipeline_class = {v: k for k, v in PIPELINE_VARIANTS.items()}[components.variant]
     index = {"_class_name": pipeline_class, "_diffusers_version": DIFFUSERS_VERSION}

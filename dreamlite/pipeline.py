@@ -15,6 +15,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from . import loading
+from .errors import InputError
 from .images import load_image, to_pil, to_tensor
 from .sampling import Conditioning, denoise, edit_region, flow_sigmas, guided_velocity, keep_outside
 from .text.templates import wrap_edit, wrap_generate
@@ -28,28 +29,65 @@ DEFAULTS = {
 MASK_NOISES = 4  # noises averaged by edit_region when keep_source is on
 
 
-class InputError(ValueError):
-    """Bad arguments to generate/edit; the message is one line for the user."""
-
-
 class DreamLite:
-    def __init__(self, components: loading.Components):
+    def __init__(self, components: loading.Components, prompt_cache: int = 16):
+        from .text.cache import CachedPromptEncoder
+
         self.components = components
         self.unet = components.unet
         self.vae = components.vae
-        self.prompt_encoder = components.prompt_encoder
+        # A repeated prompt (new seed, new scale) skips the prompt encoder; prompt_cache=0 turns this off.
+        self.prompt_encoder = (CachedPromptEncoder(components.prompt_encoder, prompt_cache) if prompt_cache
+                               else components.prompt_encoder)
         self.schedule = components.schedule
         self.variant = components.variant
 
     @classmethod
     def from_pretrained(cls, path_or_hub_id: str | Path, device: str | torch.device | None = None,
-                        dtype: torch.dtype | str | None = None, revision: str | None = None) -> DreamLite:
-        """Load a diffusers-layout DreamLite folder, a bundled short name or a hub id."""
-        device = torch.device(device) if device is not None else default_device()
-        dtype = parse_dtype(dtype) if dtype is not None else (torch.float32 if device.type == "cpu"
-                                                               else torch.bfloat16)
+                        dtype: torch.dtype | str | None = None, revision: str | None = None, fast: bool = False,
+                        compile: bool = False, encoder_image_size: int | None = None,
+                        prompt_cache: int = 16, encoder_int8: bool = False) -> DreamLite:
+        """Load a diffusers-layout DreamLite folder, a folder written by `dreamlite export` (its U-Net and VAE run
+        in the exported runtime, on the CPU), a bundled short name or a hub id.
+
+        fast: the fast PyTorch path (dreamlite/fast.py): bf16 where the CPU supports it (unless `dtype` is given),
+        channels-last, fused attention projections; `compile` adds torch.compile.
+        encoder_image_size: the side, in pixels, of the source image the prompt encoder sees when editing (official
+        default 512). prompt_cache: how many prompt embeddings to keep (0: none). encoder_int8: the prompt encoder's
+        linear layers in dynamic int8 (CPU; dreamlite/text/int8.py).
+        """
+        if encoder_image_size is not None and (not isinstance(encoder_image_size, int) or encoder_image_size < 32
+                                               or encoder_image_size % 32):
+            raise InputError(f"encoder_image_size must be a multiple of 32 (the encoder's 16 px patches merged "
+                             f"2x2), got {encoder_image_size!r}")
+        from . import runtime
+
         folder = loading.resolve_model_path(path_or_hub_id, revision)
-        return cls(loading.load_components(folder, device, dtype))
+        exported = runtime.is_exported(folder / "unet")
+        device = torch.device(device) if device is not None else (torch.device("cpu") if exported
+                                                                  else default_device())
+        if dtype is not None:
+            dtype = parse_dtype(dtype)
+        elif fast:
+            from .fast import fast_dtype
+
+            dtype = fast_dtype(device)
+        else:
+            dtype = torch.float32 if device.type == "cpu" else torch.bfloat16
+        components = loading.load_components(folder, device, dtype)
+        if fast and not exported:
+            from .fast import make_fast
+
+            make_fast(components, compile=compile)
+        if encoder_image_size is not None:
+            components.prompt_encoder.edit_image_size = encoder_image_size
+        if encoder_int8:
+            if device.type != "cpu":
+                raise InputError("encoder_int8 runs on the CPU only")
+            from .text.int8 import quantize_linear_int8
+
+            quantize_linear_int8(components.prompt_encoder)
+        return cls(components, prompt_cache=prompt_cache)
 
     def save_pretrained(self, folder: str | Path) -> None:
         loading.save_components(self.components, Path(folder))
@@ -60,11 +98,18 @@ class DreamLite:
 
     @property
     def device(self) -> torch.device:
-        return next(self.unet.parameters()).device
+        return self.unet.device
+
+    @property
+    def static_size(self) -> tuple[int, int] | None:
+        """(width, height) an exported model's static graphs were built for; None for PyTorch modules."""
+        size = getattr(self.unet, "width", None), getattr(self.unet, "height", None)
+        return size if None not in size else None
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.prompt_encoder.dtype
+        """The U-Net's dtype: noise and conditioning are made in it (the prompt encoder may differ: int8)."""
+        return self.unet.dtype
 
     @property
     def vae_scale_factor(self) -> int:
@@ -77,6 +122,8 @@ class DreamLite:
 
     @property
     def default_size(self) -> int:
+        if self.static_size is not None:
+            return self.static_size[0]
         return self.unet.config.sample_size * self.vae_scale_factor
 
     # ------------------------------------------------------------------ public API
@@ -86,7 +133,7 @@ class DreamLite:
                  negative_prompt: str = "", progress: bool = False,
                  callback: Callable[[int, torch.Tensor], None] | None = None) -> list[Image.Image]:
         """Text to image. Sizes default to the model's native size (1024 for the official weights)."""
-        height, width = self._check_size(self.default_size if height is None else height,
+        height, width = self._check_size(self._default_height() if height is None else height,
                                         self.default_size if width is None else width)
         steps, scale, _ = self._settings(steps, guidance_scale, None)
         self._check_common(prompt, num_images)
@@ -113,8 +160,9 @@ class DreamLite:
         source = load_image(image)
         m = self.size_multiple
         if height is None and width is None:
-            width, height = max(m, source.width // m * m), max(m, source.height // m * m)
-        height, width = self._check_size(self.default_size if height is None else height,
+            # A static export runs at its one size; otherwise the size follows the source.
+            width, height = self.static_size or (max(m, source.width // m * m), max(m, source.height // m * m))
+        height, width = self._check_size(self._default_height() if height is None else height,
                                         self.default_size if width is None else width)
         steps, scale, image_scale = self._settings(steps, guidance_scale, image_guidance_scale)
         self._check_common(instruction, num_images)
@@ -123,8 +171,10 @@ class DreamLite:
                              f"got {keep_source!r} for a {self.variant} one")
         wrapped = wrap_edit(instruction)
         negative = negative_prompt or ""
-        texts = [wrapped] if self.variant == "mobile" else [negative, negative, wrapped]
+        texts = [wrapped] if self.variant == "mobile" else [negative, wrapped]
         embeds, mask = self.prompt_encoder.encode(texts, "edit", image=source)
+        if self.variant != "mobile":  # branches (no text, no image), (no text, image), (text, image)
+            embeds, mask = embeds[[0, 0, 1]], mask[[0, 0, 1]]
         generator = self._generator(seed)
         noise = self._noise(num_images, height, width, generator)
         pixels = to_tensor(source, height, width).to(self.device, self.dtype)
@@ -159,8 +209,14 @@ class DreamLite:
         if not isinstance(num_images, int) or num_images < 1:
             raise InputError(f"num_images must be a positive integer, got {num_images!r}")
 
+    def _default_height(self) -> int:
+        return self.static_size[1] if self.static_size is not None else self.default_size
+
     def _check_size(self, height: int, width: int) -> tuple[int, int]:
-        """Refuse sizes the latent grid cannot take (no silent rounding of explicit sizes)."""
+        """Refuse sizes the latent grid cannot take (no silent rounding of explicit sizes), and sizes a static
+        export was not built for."""
+        if self.static_size is not None and isinstance(height, int) and isinstance(width, int):
+            self.unet.check_size(height, width)
         m = self.size_multiple
         for name, value in (("height", height), ("width", width)):
             if not isinstance(value, int) or value < m or value % m:

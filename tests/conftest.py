@@ -16,6 +16,21 @@ import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")
+def perturbed_model_dir(tmp_path_factory):
+    """A tiny random base pipeline whose U-Net weights are all non-trivial (export and fast-path parity)."""
+    from dreamlite.build import tiny_components
+    from dreamlite.loading import save_components
+
+    from .helpers import perturb
+
+    components = tiny_components(corpus=["a red circle", "make it blue"])
+    perturb(components.unet, seed=1)
+    path = tmp_path_factory.mktemp("perturbed-model")
+    save_components(components, path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A tiny random DreamLite pipeline saved in diffusers layout (shared by the CLI, input and demo tests)."""
     from dreamlite.build import tiny_components

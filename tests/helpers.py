@@ -35,3 +35,22 @@ def random_image(width: int, height: int, seed: int = 0, mode: str = "RGB") -> I
     base = rng.integers(0, 256, size=(height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8)
     image = Image.fromarray(base).resize((width, height), Image.BILINEAR)
     return image.convert(mode) if mode != "RGB" else image
+
+
+EXPORT_SIZE = 64
+
+
+def export_tiny(model, out, fmt, precision="fp32", seq_len=32):
+    """`dreamlite export` of a tiny pipeline at EXPORT_SIZE (int8: a short calibration)."""
+    from dreamlite.cli import main
+
+    argv = ["export", "--model", str(model), "--format", fmt, "--out", str(out), "--size", str(EXPORT_SIZE),
+            "--seq-len", str(seq_len), "--precision", precision]
+    if precision == "int8":
+        argv += ["--calibration-steps", "2", "--calibration-samples", "24"]
+    assert main(argv) == 0
+    return out
+
+
+def pixels(image):
+    return np.asarray(image).astype(np.int16)

@@ -131,6 +131,7 @@ class Attention(nn.Module):
         super().__init__()
         self.heads = heads
         self.kv_heads = kv_heads or heads
+        self.cross = context_dim is not None  # K/V from the text, not from x
         head_dim = dim // heads
         kv_dim = self.kv_heads * head_dim
         self.to_q = nn.Linear(dim, dim, bias=False)
@@ -158,10 +159,44 @@ class Attention(nn.Module):
         k = k.repeat_interleave(self.heads // self.kv_heads, dim=2)
         return (torch.einsum("bnhd,bmhd->bhnm", q, k) / q.shape[-1] ** 0.5).softmax(-1)
 
+    def fuse_projections(self) -> None:
+        """Inference only: compute q/k/v (self-attention) or k/v (cross-attention) with one matmul, and run
+        multi-query attention as a single head of N*heads queries (no K/V copies, no transposes). The separate
+        weights become views of the fused one, so state_dict() keys and values are unchanged."""
+        q, k, v = self.to_q.weight, self.to_k.weight, self.to_v.weight
+        self_attention = not self.cross
+        fused = torch.cat([q, k, v] if self_attention else [k, v]).detach()
+        self.register_buffer("fused_weight", fused, persistent=False)
+        parts = fused.split([q.shape[0], k.shape[0], v.shape[0]] if self_attention else [k.shape[0], v.shape[0]])
+        for linear, part in zip([self.to_q, self.to_k, self.to_v][-len(parts):], parts):
+            linear.weight = nn.Parameter(part, requires_grad=False)
+        self.fused = "qkv" if self_attention else "kv"
+
+    def _fused_forward(self, x: torch.Tensor, context: torch.Tensor | None, bias: torch.Tensor | None):
+        b, n, dim = x.shape
+        kv = self.to_k.out_features
+        if self.fused == "qkv" and context is None:
+            q, k, v = F.linear(x, self.fused_weight).split([dim, kv, kv], dim=-1)
+        else:
+            q = self.to_q(x)
+            k, v = F.linear(x if context is None else context, self.fused_weight).split([kv, kv], dim=-1)
+        q = q.unflatten(-1, (self.heads, -1))
+        k, v = k.unflatten(-1, (self.kv_heads, -1)), v.unflatten(-1, (self.kv_heads, -1))
+        if self.norm_q is not None:
+            q, k = self.norm_q(q), self.norm_k(k)
+        g, d = self.kv_heads, q.shape[-1]
+        # Every query head of a group reads the same K/V head, so a group is one head of (N * heads/g) queries.
+        q = q.reshape(b, n, g, self.heads // g, d).permute(0, 2, 1, 3, 4).reshape(b, g, -1, d)
+        out = F.scaled_dot_product_attention(q, k.transpose(1, 2), v.transpose(1, 2), attn_mask=bias)
+        out = out.reshape(b, g, n, self.heads // g, d).permute(0, 2, 1, 3, 4).reshape(b, n, dim)
+        return self.to_out[1](self.to_out[0](out))
+
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None,
                 bias: torch.Tensor | None = None, position: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B, N, dim); context: (B, L, context_dim) or None for self-attention; bias: added to the logits;
         position: (N, dim) added to what queries and keys are computed from (self-attention only), not to values."""
+        if getattr(self, "fused", None) and position is None and (context is not None or self.fused == "qkv"):
+            return self._fused_forward(x, context, bias)
         q, k = self._queries_keys(x, context, position)
         v = self.to_v(x if context is None else context).unflatten(-1, (self.kv_heads, -1))
         # enable_gqa shares each K/V head across its group of query heads without materialising copies.
@@ -248,7 +283,10 @@ class SpatialTransformer(nn.Module):
         position = in_context_position_code(height, width, c, h.device, h.dtype) if self.in_context_positions else None
         for block in self.transformer_blocks:
             h = maybe_checkpoint(self.gradient_checkpointing, block, h, text, text_bias, position)
-        to_map = lambda t: t.reshape(b, height, width, c).permute(0, 3, 1, 2).contiguous()  # noqa: E731
+        # Keep the input's memory format (channels-last in the fast CPU path) rather than copying to NCHW.
+        fmt = torch.channels_last if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last) \
+            else torch.contiguous_format
+        to_map = lambda t: t.reshape(b, height, width, c).permute(0, 3, 1, 2).contiguous(memory_format=fmt)  # noqa: E731
         h = to_map(self.proj_out(h)) if self.linear_proj else self.proj_out(to_map(h))
         return h + x
 

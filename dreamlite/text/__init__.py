@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from ..errors import CheckpointError
 from .qwen3vl import Qwen3VLPromptEncoder, load_qwen3vl
 
 PROMPT_ENCODER_LOADERS: dict[str, Callable] = {
@@ -18,8 +19,6 @@ PROMPT_ENCODER_LOADERS: dict[str, Callable] = {
 
 
 def load_prompt_encoder(folder: Path, index: dict, dtype=None):
-    from ..loading import CheckpointError
-
     entry = index.get("text_encoder")
     if not entry or len(entry) != 2:
         raise CheckpointError("model_index.json has no text_encoder entry")

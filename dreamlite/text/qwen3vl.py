@@ -1,7 +1,7 @@
 """Qwen3-VL as DreamLite's prompt encoder, the way the official release uses it.
 
-Generate mode tokenises the chat-templated prompt; edit mode also shows the source image (resized to 512x512) to
-the vision tower. The prompt embedding is the last hidden state, with the template prefix dropped and the rest
+Generate mode tokenises the chat-templated prompt; edit mode also shows the source image (resized to 512x512, the
+official default; `edit_image_size` changes it: fewer image tokens make the encoder faster) to the vision tower. The prompt embedding is the last hidden state, with the template prefix dropped and the rest
 re-padded with zeros, plus its 0/1 mask.
 
 transformers' `Qwen3VLProcessor` cannot be built without torchvision (its video processor needs it, and
@@ -69,6 +69,7 @@ class Qwen3VLPromptEncoder:
     def __init__(self, model, tokenizer, image_processor=None):
         self.model = model
         self.tokenizer = tokenizer
+        self.edit_image_size = EDIT_ENCODER_IMAGE_SIZE
         self.processor = ImageTextProcessor(image_processor, tokenizer) if image_processor is not None else None
 
     @property
@@ -99,7 +100,7 @@ class Qwen3VLPromptEncoder:
         if mode == "edit":
             if self.processor is None:
                 raise ValueError("this prompt encoder has no image processor, so it cannot encode edit prompts")
-            size = EDIT_ENCODER_IMAGE_SIZE
+            size = self.edit_image_size
             shown = ([lanczos_resize(im, size, size) for im in image] if isinstance(image, list)
                      else [lanczos_resize(image, size, size)] * len(prompts))
             return self.processor([EDIT_TEMPLATE.format(p) for p in prompts], shown), EDIT_DROP_TOKENS
@@ -157,7 +158,8 @@ def load_qwen3vl(folder, dtype=None) -> Qwen3VLPromptEncoder:
     from transformers import AutoTokenizer, Qwen3VLForConditionalGeneration
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    from ..loading import check_safetensors_only, require_part
+    from ..loading import require_part
+    from ..safetensors_check import check_safetensors_only
 
     encoder_dir = require_part(folder, "text_encoder")
     check_safetensors_only(encoder_dir)
