@@ -5,22 +5,16 @@ import pytest
 import torch
 
 from dreamlite import DreamLite
-from dreamlite.build import tiny_components
 from dreamlite.fast import FAST_TOLERANCE
-from dreamlite.loading import save_components
 
 from .helpers import perturb
 
 SIZE = 64
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    components = tiny_components(corpus=["a red circle", "make it blue"])
-    perturb(components.unet, seed=1)
-    path = tmp_path_factory.mktemp("tiny")
-    save_components(components, path)
-    return path
+@pytest.fixture
+def folder(perturbed_model_dir):
+    return perturbed_model_dir  # conftest's tiny pipeline with non-trivial weights
 
 
 def unet_inputs(dtype):
