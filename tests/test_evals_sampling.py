@@ -49,7 +49,7 @@ def geneval_args(model, prompts, out):
 
 def run(args, timeout=240):
     result = subprocess.run([sys.executable, *args], cwd=REPO, env=env(), capture_output=True, text=True,
-                            timeout=timeout)
+                            timeout=timeout, start_new_session=True)
     assert result.returncode == 0, f"{args}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
     return result.stdout
 

@@ -28,7 +28,7 @@ def command(out: Path, *args: str) -> list[str]:
 
 def run(out: Path, *args: str, launcher: tuple[str, ...] = ()) -> str:
     result = subprocess.run([sys.executable, *launcher, *command(out, *args)], cwd=REPO, env=env(),
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, start_new_session=True)
     assert result.returncode == 0, f"rl training failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result.stdout
 

@@ -40,7 +40,8 @@ def test_two_processes_match_one(tmp_path):
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
                "--master-port", str(free_port()), "-m", "dreamlite.cli", "train", "smoke", "--out", str(double),
                *SETTINGS, "--set", f"model.init={init}", "--save-every", "2"]
-    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=240)
+    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=240,
+                            start_new_session=True)  # its own session: nothing it signals can reach this worker
     assert result.returncode == 0, f"torchrun failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     assert "batch 4 = 2 process(es) x 1 accumulation x 2" in result.stdout
 
@@ -62,7 +63,8 @@ def test_two_processes_match_one(tmp_path):
     shutil.rmtree(double / "final")
     shutil.rmtree(double / "checkpoints" / "stage00-step00000004")
     command[command.index("--master-port") + 1] = str(free_port())
-    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=240)
+    result = subprocess.run(command, cwd=REPO, env=env(), capture_output=True, text=True, timeout=240,
+                            start_new_session=True)
     assert result.returncode == 0, f"torchrun resume failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     assert "resuming stage 1/1 'joint' at step 2/4" in result.stdout
     assert max_difference(load_file(double / "final" / UNET_FILE), two) < 1e-6
