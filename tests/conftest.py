@@ -46,3 +46,13 @@ def tiny_model_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny-model")
     save_components(tiny_components(), path)
     return path
+
+
+EARLY = ("tests/test_train_distributed.py",)
+
+
+def pytest_collection_modifyitems(items):
+    """Run the 2-process training tests first, in fresh worker processes: after about ninety other tests (native
+    runtimes among them) a worker died of SIGSEGV at the start of their first test in every full-suite run since
+    the runtime work landed, with or without xdist; they pass alone. Cause not found yet."""
+    items.sort(key=lambda item: not item.nodeid.startswith(EARLY))
