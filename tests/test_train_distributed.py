@@ -3,7 +3,6 @@ global batch."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
