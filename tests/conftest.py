@@ -12,13 +12,6 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
-import subprocess  # noqa: E402
-
-# Fork instead of vfork for the tests' subprocesses: in three full-suite runs a test process that had run about
-# ninety tests (native runtimes among them) died of SIGSEGV while starting torchrun (subprocess.run), each time
-# at the same test; the same test passes alone.
-subprocess._USE_VFORK = False
-
 import pytest  # noqa: E402
 
 
@@ -47,12 +40,3 @@ def tiny_model_dir(tmp_path_factory):
     save_components(tiny_components(), path)
     return path
 
-
-EARLY = ("tests/test_train_distributed.py",)
-
-
-def pytest_collection_modifyitems(items):
-    """Run the 2-process training tests first, in fresh worker processes: after about ninety other tests (native
-    runtimes among them) a worker died of SIGSEGV at the start of their first test in every full-suite run since
-    the runtime work landed, with or without xdist; they pass alone. Cause not found yet."""
-    items.sort(key=lambda item: not item.nodeid.startswith(EARLY))

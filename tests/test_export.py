@@ -65,3 +65,33 @@ def test_export_refuses_bad_settings(perturbed_model_dir, tmp_path, capsys):
                           "supports")):
         assert main(["export", "--model", str(perturbed_model_dir), *argv]) == 2
         assert needle in capsys.readouterr().err
+
+
+SIGNAL_AFTER_OPENVINO = """
+import gc, os, signal, sys
+from dreamlite import DreamLite
+from dreamlite.runtime import signal_stack
+before = signal_stack.current()
+a = DreamLite.from_pretrained(sys.argv[1]); a.generate("a red circle", steps=1, seed=0)
+b = DreamLite.from_pretrained(sys.argv[1]); b.generate("a red circle", steps=1, seed=0)
+del a; gc.collect()  # freed in the order they were made, not the reverse
+del b; gc.collect()
+print("same stack", signal_stack.current() == before, flush=True)
+got = []
+signal.signal(signal.SIGUSR1, lambda *_: got.append(1))
+os.kill(os.getpid(), signal.SIGUSR1)
+print("handled", len(got), flush=True)
+"""
+
+
+def test_openvino_models_leave_the_signal_stack_as_it_was(exported):
+    """OpenVINO's CPU plugin swaps the thread's signal stack and, with models freed out of order, left it on an
+    unmapped one: the next signal with a Python handler (SIGCHLD after DataLoader workers) was a SIGSEGV."""
+    import subprocess
+    import sys
+
+    out = exported("openvino")
+    result = subprocess.run([sys.executable, "-c", SIGNAL_AFTER_OPENVINO, str(out)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, f"rc {result.returncode}:\n{result.stdout}\n{result.stderr[-2000:]}"
+    assert "same stack True" in result.stdout and "handled 1" in result.stdout, result.stdout

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..runtime.signal_stack import kept_signal_stack
 from .graphs import TEXT_AXES
 from .quantize import exclusion_patterns
 
@@ -36,8 +37,9 @@ def quantize_w8a8(model, calibration: list[dict[str, np.ndarray]], exclusions, a
     ignored = nncf.IgnoredScope(patterns=exclusion_patterns(exclusions), validate=False) if exclusions else None
     kwargs = {"ignored_scope": ignored} if ignored else {}
     preset = nncf.QuantizationPreset.MIXED if activations == "asymmetric" else nncf.QuantizationPreset.PERFORMANCE
-    return nncf.quantize(model, nncf.Dataset(calibration), subset_size=len(calibration), preset=preset,
-                         model_type=nncf.ModelType.TRANSFORMER, **kwargs)
+    with kept_signal_stack(collect=True):  # NNCF compiles and drops models of its own while calibrating
+        return nncf.quantize(model, nncf.Dataset(calibration), subset_size=len(calibration), preset=preset,
+                             model_type=nncf.ModelType.TRANSFORMER, **kwargs)
 
 
 def export(graph, example, folder: Path, name: str, precision: str, calibration=None, exclusions=(),

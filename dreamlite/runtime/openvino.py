@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .signal_stack import kept_signal_stack
+
 # OpenVINO's names for the inference precisions an export can ask for.
 PRECISION_HINTS = {"f32": "f32", "bf16": "bf16", "fp32": "f32"}
 
@@ -34,7 +36,8 @@ class OpenVINOSession:
             model = self.model.clone()
             if model.is_dynamic():
                 model.reshape(dict(zip(self.input_names, [list(s) for s in shapes])))
-            compiled = self.core.compile_model(model, "CPU", self.config)
+            with kept_signal_stack():  # see signal_stack.py: OpenVINO swaps the thread's signal stack
+                compiled = self.core.compile_model(model, "CPU", self.config)
             self.compiled[shapes] = (compiled, compiled.create_infer_request())
         return self.compiled[shapes]
 
