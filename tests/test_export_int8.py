@@ -37,3 +37,20 @@ def test_int8_export_keeps_guidance(perturbed_model_dir, tmp_path, fmt):
                                                                   width=SIZE)[0]
     image = DreamLite.from_pretrained(out).generate("a red circle", steps=3, seed=1)[0]
     assert np.abs(pixels(ref) - pixels(image)).mean() < 8
+
+
+def test_smooth_quant_can_be_turned_off(perturbed_model_dir, tmp_path):
+    """`--int8-smooth-quant -1` reaches NNCF: no SmoothQuant scales in the graph, and export.json says so."""
+    from dreamlite.cli import main
+
+    def export_with(name, *extra):
+        out = tmp_path / name
+        assert main(["export", "--model", str(perturbed_model_dir), "--format", "openvino", "--out", str(out),
+                     "--size", str(SIZE), "--seq-len", "32", "--precision", "int8", "--calibration-steps", "1",
+                     "--calibration-samples", "8", *extra]) == 0
+        return json.loads((out / "unet" / "export.json").read_text()), (out / "unet" / "unet.xml").read_text()
+
+    on, on_xml = export_with("default")
+    off, off_xml = export_with("off", "--int8-smooth-quant", "-1")
+    assert on["smooth_quant"] is None and off["smooth_quant"] == -1
+    assert on_xml.count("nncf_smooth_quant\"") > 0 and off_xml.count("nncf_smooth_quant\"") == 0

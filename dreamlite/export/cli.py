@@ -36,6 +36,8 @@ def register(sub) -> None:
                    help="OpenVINO int8: precision of the layers left in float (default bf16)")
     p.add_argument("--int8-activations", choices=("asymmetric", "symmetric"), default="asymmetric",
                    help="int8: activation quantisation (default asymmetric)")
+    p.add_argument("--int8-smooth-quant", type=float, default=None, metavar="ALPHA",
+                   help="OpenVINO int8: SmoothQuant alpha of the MatMuls (default: NNCF's, 0.95; -1 turns it off)")
     p.set_defaults(func=run)
 
 
@@ -54,7 +56,7 @@ def run(args) -> int:
     pipe = load_model(args)
     settings = ExportSettings(args.format, args.out, width, height, args.seq_len, args.precision,
                               args.calibration, args.calibration_samples, args.calibration_steps,
-                              tuple(args.exclude), args.int8_float, args.int8_activations,
+                              tuple(args.exclude), args.int8_float, args.int8_activations, args.int8_smooth_quant,
                               log=lambda m: print(m, file=sys.stderr))
     report = export_pipeline(pipe, settings)
     for part in ("unet", "vae"):

@@ -52,6 +52,7 @@ class ExportSettings:
     exclusions: tuple[str, ...] = DEFAULT_EXCLUSIONS
     int8_float: str = "bf16"
     int8_activations: str = "asymmetric"
+    int8_smooth_quant: float | None = None  # OpenVINO: SmoothQuant alpha of the MatMuls; None: NNCF's; -1: off
     parity_inputs: int = 3
     log: object = field(default=print, repr=False)
 
@@ -103,6 +104,8 @@ def export_pipeline(pipe, s: ExportSettings) -> dict:
     start = time.perf_counter()
     s.log(f"exporting the U-Net to {s.format} ({s.precision})")
     extra = {"activations": s.int8_activations} if s.precision == "int8" else {}
+    if s.precision == "int8" and s.format == "openvino":
+        extra["smooth_quant"] = s.int8_smooth_quant
     unet_file = module.export(UNetGraph(export_ready_unet(unet)), unet_inputs, s.out / "unet", "unet", s.precision,
                               items, s.exclusions, **extra)
     report["seconds"]["unet"] = time.perf_counter() - start
@@ -125,6 +128,8 @@ def export_pipeline(pipe, s: ExportSettings) -> dict:
     if s.precision == "int8":
         unet_export["exclusions"] = list(s.exclusions)
         unet_export["activations"] = s.int8_activations
+        if s.format == "openvino":
+            unet_export["smooth_quant"] = s.int8_smooth_quant
     vae_export = dict(common, precision=vae_precision, files=vae_files,
                       inference_precision=hint(s.format, vae_precision, s.int8_float))
     write_json(s.out / "unet" / "export.json", unet_export)
