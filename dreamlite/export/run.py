@@ -103,11 +103,9 @@ def export_pipeline(pipe, s: ExportSettings) -> dict:
     unet_inputs = {k: v for k, v in unet_example(unet.config, shape, text_dim).items()}
     start = time.perf_counter()
     s.log(f"exporting the U-Net to {s.format} ({s.precision})")
-    extra = {"activations": s.int8_activations} if s.precision == "int8" else {}
-    if s.precision == "int8" and s.format == "openvino":
-        extra["smooth_quant"] = s.int8_smooth_quant
+    int8 = int8_options(s)
     unet_file = module.export(UNetGraph(export_ready_unet(unet)), unet_inputs, s.out / "unet", "unet", s.precision,
-                              items, s.exclusions, **extra)
+                              items, s.exclusions, **int8)
     report["seconds"]["unet"] = time.perf_counter() - start
 
     vae = copy.deepcopy(pipe.vae).float().eval()
@@ -127,9 +125,7 @@ def export_pipeline(pipe, s: ExportSettings) -> dict:
                        inference_precision=hint(s.format, s.precision, s.int8_float))
     if s.precision == "int8":
         unet_export["exclusions"] = list(s.exclusions)
-        unet_export["activations"] = s.int8_activations
-        if s.format == "openvino":
-            unet_export["smooth_quant"] = s.int8_smooth_quant
+        unet_export.update(int8)
     vae_export = dict(common, precision=vae_precision, files=vae_files,
                       inference_precision=hint(s.format, vae_precision, s.int8_float))
     write_json(s.out / "unet" / "export.json", unet_export)
@@ -143,6 +139,16 @@ def export_pipeline(pipe, s: ExportSettings) -> dict:
                         "vae": vae_parity(vae, s, vae_export, examples)}
     write_json(s.out / "export_report.json", report)
     return report
+
+
+def int8_options(s: ExportSettings) -> dict:
+    """The int8 settings the format's exporter takes (and export.json records)."""
+    if s.precision != "int8":
+        return {}
+    options = {"activations": s.int8_activations}
+    if s.format == "openvino":
+        options["smooth_quant"] = s.int8_smooth_quant
+    return options
 
 
 def hint(fmt: str, precision: str, int8_float: str) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import gc
 import sys
 
@@ -20,6 +21,7 @@ class _Stack(ctypes.Structure):  # struct stack_t
     _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int), ("ss_size", ctypes.c_size_t)]
 
 
+@functools.lru_cache(maxsize=1)
 def _libc():
     if not sys.platform.startswith("linux"):
         return None
@@ -29,13 +31,17 @@ def _libc():
         return None
 
 
-def current() -> tuple[int, int, int] | None:
-    """(address, size, flags) of this thread's signal stack; None where it cannot be read."""
-    libc = _libc()
-    stack = _Stack()
+def _read() -> _Stack | None:
+    libc, stack = _libc(), _Stack()
     if libc is None or libc.sigaltstack(None, ctypes.byref(stack)) != 0:
         return None
-    return stack.ss_sp or 0, stack.ss_size, stack.ss_flags
+    return stack
+
+
+def current() -> tuple[int, int, int] | None:
+    """(address, size, flags) of this thread's signal stack; None where it cannot be read."""
+    stack = _read()
+    return None if stack is None else (stack.ss_sp or 0, stack.ss_size, stack.ss_flags)
 
 
 @contextlib.contextmanager
@@ -43,14 +49,11 @@ def kept_signal_stack(collect: bool = False):
     """Run the body, then give this thread back the signal stack it had before. `collect` first frees
     unreachable objects (compiled models a library dropped inside the body), so that they restore their stacks
     while the body's are still mapped."""
-    libc = _libc()
-    saved = _Stack()
-    if libc is None or libc.sigaltstack(None, ctypes.byref(saved)) != 0:
-        yield
-        return
+    saved = _read()
     try:
         yield
     finally:
-        if collect:
-            gc.collect()
-        libc.sigaltstack(ctypes.byref(saved), None)
+        if saved is not None:
+            if collect:
+                gc.collect()
+            _libc().sigaltstack(ctypes.byref(saved), None)
