@@ -271,6 +271,9 @@ def _check_stage(stage: StageSpec, specs: dict, where: str) -> None:
         raise RecipeError(f"{where}: steps and batch must be >= 1")
     if stage.micro_batch is not None and (stage.micro_batch < 1 or stage.batch % stage.micro_batch):
         raise RecipeError(f"{where}.micro_batch: must divide batch {stage.batch}")
+    if stage.kind == "rl" and stage.rl.minibatches * stage.rl.epochs > 1 and stage.micro_batch not in (None, stage.batch):
+        raise RecipeError(f"{where}.micro_batch: an rl stage with minibatches or epochs > 1 splits its rollout batch "
+                          "itself; leave micro_batch unset")
     unknown = set(stage.mixture) - set(TASKS)
     if unknown or not stage.mixture:
         raise RecipeError(f"{where}.mixture: tasks are {TASKS}, got {sorted(stage.mixture)}")

@@ -26,14 +26,14 @@ def members_of(rank: int, world: int, group: int) -> list[int]:
 
 
 def gather_groups(local: torch.Tensor, accelerator, group: int) -> torch.Tensor:
-    """Every process's (P, G / W) values of its members -> the full (P, G), member m at column m, on every
-    process. Members are dealt round robin (members_of), so a group spans all processes."""
+    """Every process's (P, G / W, ...) values of its members -> the full (P, G, ...), member m at column m, on
+    every process. Members are dealt round robin (members_of), so a group spans all processes."""
     world = accelerator.num_processes
     if world == 1:
         return local
-    gathered = accelerator.gather(local.contiguous())  # (W * P, G / W), process-major
+    gathered = accelerator.gather(local.contiguous())  # (W * P, G / W, ...), process-major
     prompts = local.shape[0]
-    full = torch.empty(prompts, group, dtype=local.dtype, device=local.device)
+    full = torch.empty(prompts, group, *local.shape[2:], dtype=local.dtype, device=local.device)
     for rank in range(world):
         full[:, members_of(rank, world, group)] = gathered[rank * prompts:(rank + 1) * prompts]
     return full

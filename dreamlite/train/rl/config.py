@@ -19,7 +19,7 @@ class RewardSpec:
 class HeldOutSpec:
     """A small ShapesBench eval on held-out items, sampled at the shipped settings, every `every` iterations."""
 
-    every: int = 10  # iterations between evals (and one after the last); 0: never
+    every: int = 10  # optimizer steps between evals (and one after the last); 0: never
     at_start: bool = True  # also one before the first iteration (a stage that follows an rl stage needs none)
     split_seed: int = 1  # the dev split (`dreamlite shapes render --split dev`), never the public eval split (0)
     per_category: int = 2  # items per category (15 categories)
@@ -31,6 +31,11 @@ class HeldOutSpec:
 class RLSpec:
     algorithm: str = "nft"  # nft (DiffusionNFT, the default) or awm (advantage-weighted flow matching)
     group: int = 8  # samples per prompt; advantages are normalised within each group
+    # Optimizer steps per rollout batch: the batch's items are split into `minibatches` parts (whole groups, a
+    # fresh seeded order each epoch), trained on for `epochs` passes, one part a step; the loop's `steps` count
+    # optimizer steps, so a stage runs steps / (minibatches x epochs) rollout iterations. 1 and 1: a rollout a step.
+    minibatches: int = 1
+    epochs: int = 1
     rollout_steps: int = 10  # Euler steps of the sampling that makes the training samples
     # dtype of the rollout network (a copy of the old policy): bfloat16 samples ~2x faster on CPUs with AVX-512
     # BF16 or AMX; the losses always run in float32
@@ -41,7 +46,7 @@ class RLSpec:
     adv_clip: float = 2.0  # NFT: r = clip(A / adv_clip, -1, 1) / 2 + 1/2; AWM: weights clip(A, -adv_clip, adv_clip)
     kl: float = 0.0  # weight of ||v - v_old||^2, a drift penalty toward the old policy
     old_decay: float = 0.5  # the old policy is an EMA of the weights whose decay ramps from 0 to this ...
-    old_decay_ramp: int = 50  # ... linearly over this many iterations
+    old_decay_ramp: int = 50  # ... linearly over this many rollout iterations (it is updated once an iteration)
     min_group_std: float = 0.02  # groups whose rewards spread less than this carry no signal and are not trained
     rewards: list[RewardSpec] = field(default_factory=lambda: [RewardSpec()])
     held_out: HeldOutSpec = field(default_factory=HeldOutSpec)
@@ -53,6 +58,10 @@ class RLSpec:
             raise RecipeError(f"{where}.rl.algorithm: expected one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}")
         if self.group < 2:
             raise RecipeError(f"{where}.rl.group: needs at least 2 samples per prompt to compare them")
+        if self.minibatches < 1 or self.epochs < 1:
+            raise RecipeError(f"{where}.rl: minibatches and epochs must be >= 1")
+        if batch % self.minibatches:
+            raise RecipeError(f"{where}.rl.minibatches: {self.minibatches} does not divide batch {batch} (items)")
         if self.rollout_steps < 1 or self.adv_clip <= 0 or self.kl < 0 or not 0 <= self.old_decay < 1:
             raise RecipeError(f"{where}.rl: rollout_steps >= 1, adv_clip > 0, kl >= 0 and 0 <= old_decay < 1")
         if self.rollout_dtype not in ("float32", "bfloat16", "float16"):

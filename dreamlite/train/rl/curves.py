@@ -39,7 +39,7 @@ def write_curves(history: list[dict], folder) -> Path:
         plot(axes[3], rows, key, key.replace("editing/", "").replace("editing_kept/overall", "kept"))
     axes[3].set_title("held-out ShapesBench: editing")
     for ax in axes:
-        ax.set_xlabel("iteration")
+        ax.set_xlabel("optimizer step")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
         else:  # a run without held-out evals

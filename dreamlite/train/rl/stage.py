@@ -1,11 +1,13 @@
 """The `rl` stage: online RL on a flow-matching DreamLite, generation prompts and edit items in one run.
 
-Each optimizer step (an iteration) takes the batch plan's items (prompts or (source, instruction) edits), has the
-old policy sample `group` images of each (members dealt round robin over the processes), scores them with the
-recipe's rewards, normalises the rewards within each group across processes, and trains the policy with the
-chosen loss (losses.py) on its own clean samples at a random time. Everything an iteration draws (rollout noise,
-training time and noise) is seeded by (stage, step, slot, member), so a resumed run, or one on more processes,
-draws the same; the old policy (an EMA of the weights) and the curves are checkpointed with the stage.
+An iteration takes the batch plan's items (prompts or (source, instruction) edits), has the old policy sample
+`group` images of each (members dealt round robin over the processes), scores them with the recipe's rewards,
+normalises the rewards within each group across processes, and trains the policy with the chosen loss
+(losses.py) on its own clean samples at a random time: in one optimizer step, or in `minibatches` x `epochs`
+steps (the loop's next steps, whose planned items it leaves unused). Everything an iteration draws (rollout
+noise, training time and noise, the parts' order) is seeded by (stage, step, slot, member, epoch), so a resumed
+run, or one on more processes, draws the same; the old policy (an EMA of the weights, moved once an iteration),
+the curves and, mid-iteration, the rollout batch are checkpointed with the stage.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ...rewards.base import as_arrays
 from ...sampling import pack_in_context, unpack_target
 from ..data.base import stable_seed
 from ..ema import EMA
-from ..encode import pad_embeddings, stack_rows
+from ..encode import pad_embeddings
 from ..loss import sample_timestep
 from .advantages import gather_groups, group_advantages, members_of
 from .heldout import HeldOut, flat_summary
@@ -42,6 +44,40 @@ class OldPolicy(EMA):
         return self.decay * min(1.0, self.updates / self.ramp) if self.ramp > 0 else self.decay
 
 
+@dataclasses.dataclass
+class Rollouts:
+    """One rollout batch, what its optimizer steps train on: whole groups (every process's members gathered)."""
+
+    start: int  # the loop step that sampled it
+    tasks: list[str]  # per item: t2i or edit
+    slots: list[int]  # per item: its slot in the batch plan (seeds the training draws)
+    size: tuple[int, int]  # target (width, height) in pixels
+    prompts: list[torch.Tensor]  # per item: the (L, D) prompt embedding
+    conditions: torch.Tensor  # (P, C, h, w): source latents (edit) or zeros (t2i)
+    rewards: torch.Tensor  # (P, G)
+    x0: torch.Tensor  # (P, G, C, h, w): the clean latents sampled
+
+    def part(self, index: int, parts: int, seed: int) -> list[int]:
+        """The items of part `index` of `parts`: whole groups, in a seeded order (all items when parts is 1)."""
+        count = len(self.tasks)
+        if parts == 1:
+            return list(range(count))
+        order = torch.randperm(count, generator=torch.Generator().manual_seed(seed)).tolist()
+        return sorted(order[index * count // parts:(index + 1) * count // parts])
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        tensors = {"rollouts.conditions": self.conditions, "rollouts.rewards": self.rewards, "rollouts.x0": self.x0,
+                   **{f"rollouts.prompt.{i}": t for i, t in enumerate(self.prompts)}}
+        return tensors, {"start": self.start, "tasks": self.tasks, "slots": self.slots, "size": list(self.size)}
+
+    @classmethod
+    def from_state(cls, tensors: dict[str, torch.Tensor], data: dict, device) -> "Rollouts":
+        get = lambda name: tensors[f"rollouts.{name}"].to(device)  # noqa: E731
+        return cls(start=data["start"], tasks=list(data["tasks"]), slots=list(data["slots"]), size=tuple(data["size"]),
+                   prompts=[get(f"prompt.{i}") for i in range(len(data["tasks"]))], conditions=get("conditions"),
+                   rewards=get("rewards"), x0=get("x0"))
+
+
 def as_list(samples: list[dict]) -> list[dict]:
     """The DataLoader's collate function: the stage encodes and samples itself."""
     return samples
@@ -55,8 +91,11 @@ class RLStage:
         self.spec, self.rl, self.index, self.seed = spec, spec.rl, index, seed
         self.conditioner, self.schedule = conditioner, schedule
         self.reward = build_reward([dataclasses.asdict(r) for r in self.rl.rewards])
-        self.history: list[dict] = []  # one row per iteration (+ held-out rows), checkpointed
+        self.history: list[dict] = []  # one row per optimizer step (+ held-out rows), checkpointed
         self.pending: dict[str, list] = {}
+        self.inner = self.rl.minibatches * self.rl.epochs  # optimizer steps per rollout batch
+        self.batch: Rollouts | None = None  # the current rollout batch
+        self.completed = 0  # optimizer steps done
 
     # ---- hooks the loop calls --------------------------------------------------------------------------
     def collate(self):
@@ -87,7 +126,9 @@ class RLStage:
         self.accelerator.wait_for_everyone()
 
     def after_step(self, step: int, last: bool) -> None:
-        self.old.update()
+        self.completed = step + 1
+        if self.completed % self.inner == 0:  # the old policy moves once a rollout batch is used up
+            self.old.update()
         row = {"iteration": step + 1}
         for name, values in self.pending.items():
             if values:
@@ -101,11 +142,17 @@ class RLStage:
         self.accelerator.wait_for_everyone()
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict]:
-        return self.old.state_dict(), {"history": self.history}
+        tensors, data = self.old.state_dict(), {"history": self.history}
+        if self.batch is not None and self.completed % self.inner:  # mid-batch: its later steps need it
+            more, data["rollouts"] = self.batch.state()
+            tensors = {**tensors, **more}
+        return tensors, data
 
     def load_state(self, tensors: dict[str, torch.Tensor], data: dict) -> None:
         self.old.load_state_dict(tensors)
         self.history = list(data["history"])
+        if "rollouts" in data:
+            self.batch = Rollouts.from_state(tensors, data["rollouts"], self.conditioner.device)
 
     def finish(self, folder) -> None:
         from .curves import write_curves
@@ -115,9 +162,20 @@ class RLStage:
 
     # ---- one micro-batch -------------------------------------------------------------------------------
     def loss(self, model, samples: list[dict]) -> tuple[torch.Tensor, dict]:
+        step = samples[0]["step"]
+        begin = step - step % self.inner
+        if self.inner == 1 or step == begin:
+            self.batch = self._rollouts(samples)
+        elif self.batch is None or self.batch.start != begin:
+            raise RuntimeError(f"rl: step {step} trains on the rollouts of step {begin}, which this process lacks")
+        return self._train(model, self.batch, step - begin)
+
+    def _rollouts(self, samples: list[dict]) -> Rollouts:
+        """The old policy samples every item's group (this process its members), the rewards are gathered into
+        whole groups, and so are the clean latents, so that any process (or a resumed run) can train on any part."""
         c, rl, acc = self.conditioner, self.rl, self.accelerator
-        device, world = c.device, acc.num_processes
-        members = members_of(acc.process_index, world, rl.group)
+        device = c.device
+        members = members_of(acc.process_index, acc.num_processes, rl.group)
         width, height = samples[0]["size"]
         hw = (height // c.vae_factor, width // c.vae_factor)
         edits = [s["task"] == "edit" for s in samples]
@@ -133,18 +191,14 @@ class RLStage:
         encoded = iter(c.latents(torch.stack(source_pixels)).cpu()) if source_pixels else iter(())
         conditions = [next(encoded) if edit else zeros for edit in edits]
 
-        # This process's (item, member) pairs, with their rollout noise and training time and noise.
+        # This process's (item, member) pairs and their rollout noise; the old policy (its copy in the rollout
+        # dtype) samples them.
         pairs = [(p, m) for p in range(len(samples)) for m in members]
-        rollout_noise, times, train_noise = [], [], []
+        rollout_noise = []
         for p, m in pairs:
             s = samples[p]
             g = torch.Generator().manual_seed(stable_seed(self.seed, "rl-rollout", self.index, s["step"], s["slot"], m))
             rollout_noise.append(torch.randn((c.latent_channels, *hw), generator=g))
-            g = torch.Generator().manual_seed(stable_seed(self.seed, "rl-train", self.index, s["step"], s["slot"], m))
-            times.append(sample_timestep(self.spec.timesteps, g, hw, self.schedule))
-            train_noise.append(torch.randn((c.latent_channels, *hw), generator=g))
-
-        # Rollouts with the old policy (its copy in the rollout dtype), then its velocity at the training points.
         x0 = torch.empty(len(pairs), c.latent_channels, *hw, device=device)
         dtype = next(self.sampler.parameters()).dtype
         with torch.no_grad():
@@ -166,24 +220,51 @@ class RLStage:
                                        time_ids=cond.time_ids.to(dtype))
             x0[ids] = sample(self.sampler, cond, noise, rl.rollout_steps, self.schedule, self.scale,
                              self.image_scale).float()
-        inputs = self._training_inputs(x0, pairs, prompts, conditions, times, train_noise, (width, height))
-        self.unet.eval()
-        with self.old.applied(), torch.no_grad():
-            v_old = self._velocity(self.unet, inputs)
-        self.unet.train()
 
-        # Rewards, gathered into whole groups; advantages per group.
+        # Rewards, gathered into whole groups.
         images = decode(c.vae, x0)
         arrays = as_arrays(images)
         source_arrays = [as_arrays(samples[p]["source"][None])[0] if edits[p] else None for p, _ in pairs]
         reward = self.reward(arrays, [samples[p]["prompt"] for p, _ in pairs], source_arrays,
                              items=[samples[p] for p, _ in pairs], tasks=[samples[p]["task"] for p, _ in pairs])
-        local = reward.to(device).view(len(samples), len(members))
-        rewards = gather_groups(local, acc, rl.group)
-        advantages, signal = group_advantages(rewards, rl.min_group_std)
-        mine = advantages[:, members].reshape(-1)
+        shape = (len(samples), len(members))
+        rewards = gather_groups(reward.to(device).view(shape), acc, rl.group)
+        batch = Rollouts(start=samples[0]["step"], tasks=[s["task"] for s in samples],
+                         slots=[s["slot"] for s in samples], size=(width, height), prompts=prompts,
+                         conditions=torch.stack(conditions).to(device), rewards=rewards,
+                         x0=gather_groups(x0.view(*shape, *x0.shape[1:]), acc, rl.group))
+        self._record_rollouts(batch, pairs, images, x0)
+        return batch
+
+    def _train(self, model, batch: Rollouts, inner: int) -> tuple[torch.Tensor, dict]:
+        """The policy's loss on step `inner` of the rollout batch's minibatches x epochs: this process's members
+        of one part of the items, at a fresh training time and noise each epoch, against the old policy."""
+        c, rl, acc = self.conditioner, self.rl, self.accelerator
+        world = acc.num_processes
+        members = members_of(acc.process_index, world, rl.group)
+        epoch, part = divmod(inner, rl.minibatches)
+        items = batch.part(part, rl.minibatches, stable_seed(self.seed, "rl-order", self.index, batch.start, epoch))
+        pairs = [(p, m) for p in items for m in members]
+        width, height = batch.size
+        hw = (height // c.vae_factor, width // c.vae_factor)
+        times, train_noise = [], []
+        for p, m in pairs:
+            tag = (epoch,) if epoch else ()  # epoch 0 draws what a one-step iteration draws
+            g = torch.Generator().manual_seed(stable_seed(self.seed, "rl-train", self.index, batch.start,
+                                                          batch.slots[p], m, *tag))
+            times.append(sample_timestep(self.spec.timesteps, g, hw, self.schedule))
+            train_noise.append(torch.randn((c.latent_channels, *hw), generator=g))
+        x0 = torch.stack([batch.x0[p, m] for p, m in pairs])
+        inputs = self._training_inputs(x0, pairs, batch.prompts, batch.conditions, times, train_noise, batch.size)
+        self.unet.eval()
+        with self.old.applied(), torch.no_grad():
+            v_old = self._velocity(self.unet, inputs)
+        self.unet.train()
+
+        advantages, signal = group_advantages(batch.rewards, rl.min_group_std)
+        mine = torch.stack([advantages[p, m] for p, m in pairs])
         keep = signal[[p for p, _ in pairs]]
-        trained = int(signal.sum()) * rl.group  # samples trained on, over all processes
+        trained = int(signal[items].sum()) * rl.group  # samples trained on this step, over all processes
 
         # The policy's loss on this process's samples of groups with signal (one zero-weight sample otherwise,
         # so every process runs a backward pass and the gradient all-reduce lines up).
@@ -196,10 +277,12 @@ class RLStage:
             per = per + rl.kl * drift(v, v_old[chosen])
         loss = (per * weight).sum() * world / max(trained, 1)
 
-        self._record(samples, pairs, edits, rewards, reward, signal, images, x0, v.detach(), v_old[chosen], per)
+        add = lambda name, value: self.pending.setdefault(name, []).append(float(value))  # noqa: E731
+        add("drift", (v.detach() - v_old[chosen]).pow(2).mean())
+        add("loss", per.detach().mean())
         stats = {}
         for task in ("t2i", "edit"):
-            picks = [k for k, i in enumerate(chosen) if samples[pairs[i][0]]["task"] == task and keep[i]]
+            picks = [k for k, i in enumerate(chosen) if batch.tasks[pairs[i][0]] == task and keep[i]]
             if picks:
                 stats[task] = (per[picks].detach().sum(), len(picks))
         return loss, stats
@@ -216,7 +299,7 @@ class RLStage:
         t_ = t.view(-1, 1, 1, 1)
         text, mask = pad_embeddings([prompts[p] for p, _ in pairs], device)
         return {"noisy": (1 - t_) * x0 + t_ * noise, "target": noise - x0, "t": t, "text": text.float(),
-                "mask": mask, "condition": stack_rows([conditions[p] for p, _ in pairs], device).float(),
+                "mask": mask, "condition": torch.stack([conditions[p] for p, _ in pairs]).to(device).float(),
                 "time_ids": torch.tensor([list(size)] * len(pairs), dtype=torch.float32, device=device)}
 
     @staticmethod
@@ -228,25 +311,24 @@ class RLStage:
         return unpack_target(out, noisy.shape[-1]).float()
 
     # ---- curves ----------------------------------------------------------------------------------------
-    def _record(self, samples, pairs, edits, rewards, local_reward, signal, images, x0, v, v_old, per) -> None:
+    def _record_rollouts(self, batch: Rollouts, pairs, images, x0) -> None:
         add = lambda name, value: self.pending.setdefault(name, []).append(float(value))  # noqa: E731
-        tasks = np.array([samples[p]["task"] for p in range(len(samples))])
+        tasks = np.array(batch.tasks)
+        _, signal = group_advantages(batch.rewards, self.rl.min_group_std)
         for task in ("t2i", "edit"):
             rows = torch.as_tensor(tasks == task)
             if rows.any():
-                add(f"reward/{task}", rewards[rows].mean())
-        add("reward/all", rewards.mean())
+                add(f"reward/{task}", batch.rewards[rows].mean())
+        add("reward/all", batch.rewards.mean())
         add("signal_groups", signal.float().mean())
         for name, part in getattr(self.reward, "components", {}).items():
             values = part.numpy()
             for task in ("t2i", "edit"):
-                picked = values[[samples[p]["task"] == task for p, _ in pairs]]
+                picked = values[[batch.tasks[p] == task for p, _ in pairs]]
                 if len(picked) and not np.isnan(picked).all():
                     add(f"{name}/{task}", np.nanmean(picked))
         add("brightness", (images.mean() + 1) / 2)  # mean pixel in [0, 1]: drift shows here first
         add("x0_rms", x0.pow(2).mean().sqrt())
-        add("drift", (v - v_old).pow(2).mean())
-        add("loss", per.detach().mean())
 
     def _log(self, row: dict, iteration: int) -> None:
         if self.writer is None:
