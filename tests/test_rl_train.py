@@ -112,7 +112,7 @@ def test_awm_is_a_recipe_choice(tmp_path):
     ("stages.0.rl.minibatches=3", "rl.minibatches: 3 does not divide batch 2"),
     ("stages.0.micro_batch=1", "leave micro_batch unset"),
     ("stages.0.kind=flow_matching", "only a stage of kind rl takes RL settings"),
-    ("stages.0.kind=distill", "kind: expected one of flow_matching, rl"),
+    ("stages.0.kind=ppo", "kind: expected one of flow_matching, rl, distill"),
 ])
 def test_bad_rl_settings_are_one_line_errors(override, message):
     with pytest.raises(RecipeError, match=message):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..loading import save_unet
+from ..loading import PIPELINE_VARIANTS, save_unet
 from ..models.unet import DreamLiteUNet
 from .checkpoint import commit
 from .lora import merge_lora_state, save_adapters
@@ -42,11 +42,14 @@ def copy_pipeline(src: Path, dst: Path, skip=("unet", "lora") + TRAINING_FILES) 
 
 
 def export_stage(state: dict[str, torch.Tensor], config, lora_spec, input_folder: Path, folder: Path,
-                 recipe_yaml: str, summary: dict) -> None:
-    """Write the stage folder from a full U-Net state dict (main process only)."""
+                 recipe_yaml: str, summary: dict, variant: str | None = None) -> None:
+    """Write the stage folder from a full U-Net state dict (main process only). `variant` (base or mobile): the
+    pipeline class model_index.json names; None keeps the input's (a distill stage turns base into mobile)."""
     tmp = folder.with_name(f".tmp-{folder.name}")
     shutil.rmtree(tmp, ignore_errors=True)
     copy_pipeline(input_folder, tmp)
+    if variant is not None:
+        set_variant(tmp, variant)
     if lora_spec is not None:
         state, adapters = merge_lora_state(state, lora_spec)
         save_adapters(adapters, lora_spec, tmp / "lora")
@@ -57,6 +60,16 @@ def export_stage(state: dict[str, torch.Tensor], config, lora_spec, input_folder
     (tmp / "train_recipe.yaml").write_text(recipe_yaml)
     (tmp / "train_state.json").write_text(json.dumps(summary, indent=2) + "\n")
     commit(tmp, folder)
+
+
+def set_variant(folder: Path, variant: str) -> None:
+    """Name the pipeline class of `variant` in folder/model_index.json (a new file: the copied one may be a hard
+    link to the input's)."""
+    path = folder / "model_index.json"
+    index = json.loads(path.read_text())
+    index["_class_name"] = {v: k for k, v in PIPELINE_VARIANTS.items()}[variant]
+    path.unlink()
+    path.write_text(json.dumps(index, indent=2) + "\n")
 
 
 def publish_final(stage_folder: Path, final: Path) -> None:

@@ -96,7 +96,7 @@ def check_out_dir(out: Path, recipe: Recipe) -> None:
 
 
 class HookCaller:
-    """Calls a stage's optional hook by name (flow-matching stages have none; RL has them all)."""
+    """Calls a stage's optional hook by name (flow-matching stages have none; RL and distill have most)."""
 
     def __init__(self, task):
         self.task = task
@@ -297,6 +297,7 @@ def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folde
 
     hooks = HookCaller(task)
     hooks("attach", accelerator, model, components.variant, writer, offset)
+    hooks("attach_run", input_folder, out, entries, sizes, deadline)  # distill: its teacher, pool folder and data
     start, elapsed = 0, 0.0
     checkpoint = latest_checkpoint(out, index)
     if checkpoint is not None:
@@ -312,9 +313,11 @@ def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folde
 
     loader_plan = BatchPlan(entries, sizes, stage.batch, recipe.seed, index, bucket_cache)
     loader_plan.load_state_dict(plan.state_dict())
+    items = hooks("dataset", loader_plan, caches)  # a stage may read less of each planned item than PlannedItems
+    if items is None:
+        items = PlannedItems(loader_plan, caches)
     loader = torch.utils.data.DataLoader(
-        PlannedItems(loader_plan, caches), batch_sampler=PlannedBatches(loader_plan, start, stage.steps,
-                                                                         rank if shards > 1 else 0, shards, micro),
+        items, batch_sampler=PlannedBatches(loader_plan, start, stage.steps, rank if shards > 1 else 0, shards, micro),
         num_workers=recipe.run.num_workers, collate_fn=task.collate(), persistent_workers=False)
     batches = iter(loader)
     progress = Progress(stage.name, start, stage.steps, stage.batch, writer, offset, accelerator, recipe.run.log_every)
@@ -375,7 +378,8 @@ def run_stage(accelerator, recipe: Recipe, index: int, input_folder: Path, folde
                    "samples": stage.steps * stage.batch, "train_seconds": round(elapsed, 2),
                    "final_loss": progress.last_loss, "ema": stage.ema is not None, "lora": stage.lora is not None,
                    "input": str(input_folder)}
-        export_stage(state, components.unet.config, stage.lora, input_folder, folder, recipe_yaml, summary)
+        export_stage(state, components.unet.config, stage.lora, input_folder, folder, recipe_yaml, summary,
+                     variant=getattr(task, "output_variant", None))
         hooks("finish", folder)
         say(f"{where} done in {elapsed:.0f}s of training: {folder}")
     accelerator.wait_for_everyone()

@@ -15,11 +15,12 @@ from typing import Any
 import yaml
 
 from .config import RecipeError, convert, deep_merge, from_dict, set_dotted, to_dict
+from .distill.config import DistillSpec
 from .rl.config import RLSpec
 
 TASKS = ("t2i", "edit")
 WHOLE_FIELDS = ("data", "mixture", "buckets")
-STAGE_KIND_NAMES = ("flow_matching", "rl")  # stages.STAGE_KINDS builds them
+STAGE_KIND_NAMES = ("flow_matching", "rl", "distill")  # stages.STAGE_KINDS builds them
 RESERVED_STAGE_NAMES = ("init", "final", "checkpoints", "logs", "cache")
 REPO_RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 PACKAGE_RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -111,8 +112,11 @@ class StageSpec:
     dropout: DropoutSpec = field(default_factory=DropoutSpec)
     ema: EMASpec | None = field(default_factory=EMASpec)
     lora: LoRASpec | None = None  # train LoRA adapters only; the stage's pipeline gets them merged
-    kind: str = "flow_matching"  # or "rl": online RL on the model's own samples (settings in `rl`)
+    # "flow_matching"; "rl": online RL on the model's own samples (settings in `rl`); "distill": the guided input
+    # (the teacher) into a 4-step unguided student, written as a mobile pipeline (settings in `distill`)
+    kind: str = "flow_matching"
     rl: RLSpec | None = None  # kind rl: algorithm, group, rollouts, rewards, held-out eval (train/rl/config.py)
+    distill: DistillSpec | None = None  # kind distill: method, teacher pool, teacher steps (train/distill/config.py)
 
 
 @dataclass
@@ -155,9 +159,10 @@ class Recipe:
 
     def to_dict(self) -> dict:
         data = to_dict(self)
-        for stage in data["stages"]:  # only rl stages carry RL settings: other stages dump as they did before
-            if stage.get("rl") is None:
-                stage.pop("rl", None)
+        for stage in data["stages"]:  # only rl / distill stages carry their settings: others dump as before
+            for kind in ("rl", "distill"):
+                if stage.get(kind) is None:
+                    stage.pop(kind, None)
         return data
 
     def dump(self) -> str:
@@ -244,6 +249,11 @@ def validate(recipe: Recipe) -> None:
         _check_stage(stage, specs, where)
     if recipe.model.variant not in ("base", "mobile"):
         raise RecipeError(f"model.variant: expected base or mobile, got {recipe.model.variant!r}")
+    for i, stage in enumerate(recipe.stages):  # a distill stage's input is its teacher: a guided pipeline
+        if stage.kind == "distill" and (recipe.model.variant == "mobile" or
+                                        any(s.kind == "distill" for s in recipe.stages[:i])):
+            raise RecipeError(f"stages[{i}] ({stage.name}): a distill stage needs a guided (base) input as its "
+                              "teacher, but after model.variant mobile or an earlier distill stage it is mobile")
     if recipe.model.unet is None and recipe.model.init is None:
         raise RecipeError("model: give a U-Net config (`unet`) or an initial checkpoint (`init`)")
     if isinstance(recipe.model.unet, str):
@@ -267,6 +277,11 @@ def _check_stage(stage: StageSpec, specs: dict, where: str) -> None:
         stage.rl.check(where, stage.batch)
     elif stage.rl is not None:
         raise RecipeError(f"{where}.rl: only a stage of kind rl takes RL settings")
+    if stage.kind == "distill":
+        stage.distill = stage.distill or DistillSpec()
+        stage.distill.check(where, training_sizes(stage))
+    elif stage.distill is not None:
+        raise RecipeError(f"{where}.distill: only a stage of kind distill takes distill settings")
     if stage.steps < 1 or stage.batch < 1:
         raise RecipeError(f"{where}: steps and batch must be >= 1")
     if stage.micro_batch is not None and (stage.micro_batch < 1 or stage.batch % stage.micro_batch):

@@ -4,7 +4,10 @@ DreamLite's progressive schedule (T2I, then editing, then both, then SFT on cura
 with different data mixtures, because T2I and editing are the same in-context flow-matching problem: T2I
 samples carry an all-zero condition, edit samples the source's latents. RL (`rl/stage.py`) is another class with
 the same two methods, plus optional hooks the loop calls when a stage has them: `attach` (the accelerator and
-model), `begin`, `after_step`, `state` / `load_state` (checkpointed with the step) and `finish`.
+model), `begin`, `after_step`, `state` / `load_state` (checkpointed with the step) and `finish`. Distillation
+(`distill/stage.py`) adds `attach_run` (input folder, run directory, sources and time limit, for a stage that
+makes data of its own), `dataset` (what the loader reads of each planned item) and `output_variant` (the pipeline
+class its folder names).
 """
 
 from __future__ import annotations
@@ -145,4 +148,10 @@ def rl_stage(*args, **kwargs):
     return RLStage(*args, **kwargs)
 
 
-STAGE_KINDS = {"flow_matching": FlowMatchingStage, "rl": rl_stage}
+def distill_stage(*args, **kwargs):
+    from .distill.stage import DistillStage  # imported when a recipe has one
+
+    return DistillStage(*args, **kwargs)
+
+
+STAGE_KINDS = {"flow_matching": FlowMatchingStage, "rl": rl_stage, "distill": distill_stage}
