@@ -12,7 +12,7 @@ from dreamlite.rewards.shapes import ShapesBenchReward, generation_checks
 from dreamlite.shapes.detect import find_objects
 from dreamlite.shapes.layout import iter_split
 from dreamlite.shapes.render import render_scene
-from dreamlite.train.rl.advantages import gather_groups, group_advantages, members_of
+from dreamlite.train.rl.advantages import balanced, gather_groups, group_advantages, members_of
 from dreamlite.train.rl.losses import awm_loss, drift, nft_loss
 from dreamlite.train.rl.stage import OldPolicy
 
@@ -123,6 +123,42 @@ def test_nft_and_awm_losses_on_hand_made_velocities():
         assert (torch.sign(step) == -sign).all()
 
 
+def test_balanced_advantages_stay_zero_sum_inside_the_clip():
+    # Seven failures and one success: A = -1/sqrt(7) (x7) and sqrt(7) = 2.65, which a clip of 2 cuts.
+    advantages, _ = group_advantages(torch.tensor([[0.2] * 7 + [0.8], [0.1, 0.3, 0.5, 0.7] * 2]))
+    assert advantages[0, -1].item() == pytest.approx(7 ** 0.5, rel=1e-4)
+    assert advantages.clamp(-2, 2)[0].sum().item() < -0.3  # clipped alone: a net push away from the group
+    a = balanced(advantages, 2.0)
+    assert a.sum(dim=1).abs().max().item() < 1e-6 and a.abs().max().item() <= 2.0 + 1e-6
+    assert a[0, -1].item() == pytest.approx(2.0) and (a[0, :7] < 0).all()  # the order within the group is kept
+    assert torch.allclose(a[1], advantages[1])  # a group inside the clip is left as it was
+
+
+def test_shared_noise_cancels_where_a_group_agrees():
+    """A group's samples that agree at a pixel, noised alike (rl.shared_noise), give the NFT loss no gradient there:
+    the zero-sum advantage weights cancel. Noised independently, they leave a zero-mean but nonzero gradient."""
+    torch.manual_seed(0)
+    x0 = torch.randn(1, 1, 2, 2).repeat(4, 1, 1, 1)
+    x0[:, :, 0, 0] = torch.tensor([1.0, -1.0, 0.5, -0.5]).view(4, 1)  # the one pixel where the members differ
+    advantages = torch.tensor([1.5, -1.5, 0.5, -0.5])  # zero-sum, unclipped
+    linear = torch.nn.Conv2d(1, 1, 1)  # a "model": its velocity at a pixel sees that pixel alone
+
+    def gradient(noise: torch.Tensor) -> torch.Tensor:
+        x_t = 0.5 * x0 + 0.5 * noise
+        v_old = linear(x_t).detach()
+        v = linear(x_t) + 0 * linear.weight.sum()  # v = v_old: the gradient is NFT's 2 beta (2r - 1)(v_old - target)
+        v.retain_grad()
+        nft_loss(v, v_old, noise - x0, advantages).sum().backward()
+        return v.grad
+
+    shared = gradient(torch.randn(1, 1, 2, 2).repeat(4, 1, 1, 1))
+    summed = shared.sum(dim=0)[0]  # what a shared-weight model accumulates over the group, per pixel
+    assert summed[0, 0].abs() > 1e-3  # where the members differ: the signal
+    assert summed.flatten()[1:].abs().max() < 1e-6  # where they agree: nothing
+    independent = gradient(torch.randn(4, 1, 2, 2)).sum(dim=0)[0]
+    assert independent.flatten()[1:].abs().max() > 1e-3
+
+
 def test_old_policy_decay_ramps_from_zero():
     p = torch.nn.Parameter(torch.zeros(3))
     old = OldPolicy([("p", p)], decay=0.5, ramp=4)
@@ -150,3 +186,45 @@ def test_rl_items_exclude_the_public_eval_split():
             assert item["prompt"] == raw.item(k)["prompt"]
     again = ShapesSource(ShapesSpec(size=32, seed=101, exclude_eval=True), "t2i", 0)
     assert again.item(overlap[0])["prompt"] == clean.item(overlap[0])["prompt"]  # a function of the index
+
+
+def test_guided_training_velocity_is_the_rollouts_guided_velocity():
+    """With rl.train_guided the loss's velocity of a sample is the guided sampler's (every branch of the policy,
+    combined with the rollouts' scales), for generation and editing; without it, the conditional branch alone."""
+    from types import SimpleNamespace
+
+    from dreamlite.models.config import get_unet_config
+    from dreamlite.models.unet import DreamLiteUNet
+    from dreamlite.sampling import guided_velocity
+    from dreamlite.train.rl.rollout import edit_conditioning, generation_conditioning
+    from dreamlite.train.rl.stage import RLStage, Rollouts
+
+    torch.manual_seed(0)
+    unet = DreamLiteUNet(get_unet_config("tiny")).eval()
+    for p in unet.parameters():  # a random model whose branches differ: zero-initialised output layers would not
+        p.data.normal_(0, 0.1)
+    hw, size = (4, 4), (32, 32)
+    embedding = lambda n: torch.randn(n, 48)  # noqa: E731
+    batch = Rollouts(start=0, tasks=["t2i", "edit"], slots=[0, 1], size=size, prompts=[embedding(3), embedding(5)],
+                     negatives=[embedding(1), embedding(4)], conditions=torch.stack([torch.zeros(4, *hw),
+                                                                                     torch.randn(4, *hw)]),
+                     rewards=torch.zeros(2, 2), x0=torch.randn(2, 2, 4, *hw))
+    pairs = [(0, 0), (1, 1)]
+    x0 = torch.stack([batch.x0[p, m] for p, m in pairs])
+    times, noises = [0.7, 0.4], [torch.randn(4, *hw) for _ in pairs]
+    stage = SimpleNamespace(scale=3.5, image_scale=1.5, train_guided=True)
+    inputs = RLStage._training_inputs(stage, x0, pairs, batch, times, noises)
+    with torch.no_grad():
+        v = RLStage._velocity(unet, inputs)
+        t2i = generation_conditioning([batch.prompts[0]], batch.negatives[0], (1, 4, *hw), size, "cpu")
+        edit = edit_conditioning([batch.prompts[1]], [batch.negatives[1]], batch.conditions[1:], size, "cpu")
+        for i, cond in enumerate((t2i, edit)):
+            expected = guided_velocity(unet, cond, 3.5, 1.5)(inputs["noisy"][i:i + 1], torch.tensor(times[i]))
+            assert torch.allclose(v[i:i + 1], expected, atol=1e-5)
+        plain = RLStage._velocity(unet, RLStage._training_inputs(SimpleNamespace(scale=3.5, image_scale=1.5,
+                                                                                 train_guided=False),
+                                                                 x0, pairs, batch, times, noises), [1])
+        conditional = guided_velocity(unet, edit_conditioning([batch.prompts[1]], [batch.negatives[1]],
+                                                              batch.conditions[1:], size, "cpu", guided=False))
+        assert torch.allclose(plain, conditional(inputs["noisy"][1:], torch.tensor(times[1])), atol=1e-5)
+        assert not torch.allclose(plain, v[1:], atol=1e-3)

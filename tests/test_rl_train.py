@@ -98,11 +98,14 @@ def test_two_processes_match_one(tmp_path):
     assert len(rewards(single)) == 2 and rewards(double) == pytest.approx(rewards(single), abs=1e-6)  # whole groups
 
 
-def test_awm_is_a_recipe_choice(tmp_path):
+def test_awm_a_reference_kl_and_guided_training_are_recipe_choices(tmp_path):
     out = tmp_path / "awm"
     run(out, "--set", "stages.0.rl.algorithm=awm", "--set", "stages.0.rl.held_out.every=0", "--set", "stages.0.steps=2",
-        "--set", "stages.0.rl.minibatches=1", "--set", "stages.0.rl.epochs=1")  # and a rollout every step
+        "--set", "stages.0.rl.minibatches=1", "--set", "stages.0.rl.epochs=1",  # and a rollout every step
+        "--set", "stages.0.rl.kl_reference=0.5", "--set", "stages.0.rl.train_guided=true")
     assert max_difference(load_file(out / "init" / UNET_FILE), load_file(out / "final" / UNET_FILE)) > 1e-4
+    rows = curves(out)
+    assert rows[0]["drift_reference"] == 0.0 < rows[1]["drift_reference"]  # the first step starts at the reference
 
 
 @pytest.mark.parametrize("override, message", [

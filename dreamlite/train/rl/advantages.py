@@ -20,6 +20,19 @@ def group_advantages(rewards: torch.Tensor, min_std: float = 0.0, eps: float = 1
     return advantages, signal
 
 
+def balanced(advantages: torch.Tensor, clip: float) -> torch.Tensor:
+    """(P, G) advantages clipped to [-clip, clip] and kept zero-sum within each group.
+
+    Clipping alone breaks the zero sum: a group of seven failures and one success has the success's advantage
+    cut (sqrt(G - 1) > clip), so its weights sum to less than zero and the loss pushes the policy away from what
+    the group shares (an edit's kept source, the background) as well as from the failures. Re-centring, then
+    scaling the group back inside the clip, keeps each group's push to where its samples differ."""
+    a = advantages.clamp(-clip, clip)
+    a = a - a.mean(dim=1, keepdim=True)
+    peak = a.abs().amax(dim=1, keepdim=True)
+    return a * torch.where(peak > clip, clip / peak.clamp_min(1e-12), torch.ones_like(peak))
+
+
 def members_of(rank: int, world: int, group: int) -> list[int]:
     """The group members (sample indices within each group) that process `rank` of `world` samples."""
     return list(range(rank, group, world))

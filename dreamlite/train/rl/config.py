@@ -36,6 +36,15 @@ class RLSpec:
     # optimizer steps, so a stage runs steps / (minibatches x epochs) rollout iterations. 1 and 1: a rollout a step.
     minibatches: int = 1
     epochs: int = 1
+    # The members of a group are noised with the same training time and noise (common random numbers): where their
+    # samples agree (an edit's kept background, say) the group's zero-sum advantage weights then cancel, leaving
+    # the signal of where they differ; independent draws add a zero-mean noise there that Adam turns into drift.
+    shared_noise: bool = True
+    # Train the guided velocity (every guidance branch of the policy, combined with the rollouts' scales) rather
+    # than the conditional branch alone: the policy trained is then the sampler that made the rollouts. Off
+    # (DiffusionNFT's CFG-free training), a change to the conditional branch reaches the guided sampler `guidance`
+    # times over. 2-3x the loss's compute on a base model; no effect on a mobile (unguided) one.
+    train_guided: bool = False
     rollout_steps: int = 10  # Euler steps of the sampling that makes the training samples
     # dtype of the rollout network (a copy of the old policy): bfloat16 samples ~2x faster on CPUs with AVX-512
     # BF16 or AMX; the losses always run in float32
@@ -45,6 +54,9 @@ class RLSpec:
     beta: float = 1.0  # NFT: v+ = beta v + (1 - beta) v_old, v- = (1 + beta) v_old - beta v
     adv_clip: float = 2.0  # NFT: r = clip(A / adv_clip, -1, 1) / 2 + 1/2; AWM: weights clip(A, -adv_clip, adv_clip)
     kl: float = 0.0  # weight of ||v - v_old||^2, a drift penalty toward the old policy
+    # weight of ||v - v_ref||^2 with v_ref the stage's starting model (Flow-GRPO's KL to the reference, which for
+    # two flow policies at one time is this up to a factor): the old policy moves with the weights, this does not
+    kl_reference: float = 0.0
     old_decay: float = 0.5  # the old policy is an EMA of the weights whose decay ramps from 0 to this ...
     old_decay_ramp: int = 50  # ... linearly over this many rollout iterations (it is updated once an iteration)
     min_group_std: float = 0.02  # groups whose rewards spread less than this carry no signal and are not trained
@@ -62,8 +74,10 @@ class RLSpec:
             raise RecipeError(f"{where}.rl: minibatches and epochs must be >= 1")
         if batch % self.minibatches:
             raise RecipeError(f"{where}.rl.minibatches: {self.minibatches} does not divide batch {batch} (items)")
-        if self.rollout_steps < 1 or self.adv_clip <= 0 or self.kl < 0 or not 0 <= self.old_decay < 1:
-            raise RecipeError(f"{where}.rl: rollout_steps >= 1, adv_clip > 0, kl >= 0 and 0 <= old_decay < 1")
+        if self.rollout_steps < 1 or self.adv_clip <= 0 or min(self.kl, self.kl_reference) < 0 or \
+                not 0 <= self.old_decay < 1:
+            raise RecipeError(f"{where}.rl: rollout_steps >= 1, adv_clip > 0, kl and kl_reference >= 0 and "
+                              "0 <= old_decay < 1")
         if self.rollout_dtype not in ("float32", "bfloat16", "float16"):
             raise RecipeError(f"{where}.rl.rollout_dtype: expected float32, bfloat16 or float16")
         if not self.rewards:

@@ -27,7 +27,7 @@ from ..data.base import stable_seed
 from ..ema import EMA
 from ..encode import pad_embeddings
 from ..loss import sample_timestep
-from .advantages import gather_groups, group_advantages, members_of
+from .advantages import balanced, gather_groups, group_advantages, members_of
 from .heldout import HeldOut, flat_summary
 from .losses import LOSSES, drift
 from .rollout import decode, edit_conditioning, generation_conditioning, sample
@@ -53,6 +53,7 @@ class Rollouts:
     slots: list[int]  # per item: its slot in the batch plan (seeds the training draws)
     size: tuple[int, int]  # target (width, height) in pixels
     prompts: list[torch.Tensor]  # per item: the (L, D) prompt embedding
+    negatives: list[torch.Tensor]  # per item: the guidance's negative (empty prompt; edits: with the source image)
     conditions: torch.Tensor  # (P, C, h, w): source latents (edit) or zeros (t2i)
     rewards: torch.Tensor  # (P, G)
     x0: torch.Tensor  # (P, G, C, h, w): the clean latents sampled
@@ -67,14 +68,16 @@ class Rollouts:
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict]:
         tensors = {"rollouts.conditions": self.conditions, "rollouts.rewards": self.rewards, "rollouts.x0": self.x0,
-                   **{f"rollouts.prompt.{i}": t for i, t in enumerate(self.prompts)}}
+                   **{f"rollouts.prompt.{i}": t for i, t in enumerate(self.prompts)},
+                   **{f"rollouts.negative.{i}": t for i, t in enumerate(self.negatives)}}
         return tensors, {"start": self.start, "tasks": self.tasks, "slots": self.slots, "size": list(self.size)}
 
     @classmethod
     def from_state(cls, tensors: dict[str, torch.Tensor], data: dict, device) -> "Rollouts":
         get = lambda name: tensors[f"rollouts.{name}"].to(device)  # noqa: E731
         return cls(start=data["start"], tasks=list(data["tasks"]), slots=list(data["slots"]), size=tuple(data["size"]),
-                   prompts=[get(f"prompt.{i}") for i in range(len(data["tasks"]))], conditions=get("conditions"),
+                   prompts=[get(f"prompt.{i}") for i in range(len(data["tasks"]))],
+                   negatives=[get(f"negative.{i}") for i in range(len(data["tasks"]))], conditions=get("conditions"),
                    rewards=get("rewards"), x0=get("x0"))
 
 
@@ -108,11 +111,14 @@ class RLStage:
         # The rollout network: a copy of the old policy in the rollout dtype, refreshed before each rollout.
         self.sampler = copy.deepcopy(self.unet).to(getattr(torch, self.rl.rollout_dtype)).eval().requires_grad_(False)
         self.sampler_params = dict(self.sampler.named_parameters())
+        # The reference for `rl.kl_reference`: the stage's starting weights, frozen.
+        self.reference = copy.deepcopy(self.unet).eval().requires_grad_(False) if self.rl.kl_reference else None
         defaults = DEFAULTS[variant]
         self.scale = self.rl.guidance if self.rl.guidance is not None else (defaults["guidance_scale"] or 1.0)
         self.image_scale = self.rl.image_guidance if self.rl.image_guidance is not None else \
             (defaults["image_guidance_scale"] or 1.0)
         self.guided = variant == "base"
+        self.train_guided = self.rl.train_guided and self.guided
         h = self.rl.held_out
         self.held_out = None
         if h.every and accelerator.is_main_process:
@@ -230,7 +236,7 @@ class RLStage:
         shape = (len(samples), len(members))
         rewards = gather_groups(reward.to(device).view(shape), acc, rl.group)
         batch = Rollouts(start=samples[0]["step"], tasks=[s["task"] for s in samples],
-                         slots=[s["slot"] for s in samples], size=(width, height), prompts=prompts,
+                         slots=[s["slot"] for s in samples], size=(width, height), prompts=prompts, negatives=negatives,
                          conditions=torch.stack(conditions).to(device), rewards=rewards,
                          x0=gather_groups(x0.view(*shape, *x0.shape[1:]), acc, rl.group))
         self._record_rollouts(batch, pairs, images, x0)
@@ -250,18 +256,20 @@ class RLStage:
         times, train_noise = [], []
         for p, m in pairs:
             tag = (epoch,) if epoch else ()  # epoch 0 draws what a one-step iteration draws
+            member = "group" if rl.shared_noise else m
             g = torch.Generator().manual_seed(stable_seed(self.seed, "rl-train", self.index, batch.start,
-                                                          batch.slots[p], m, *tag))
+                                                          batch.slots[p], member, *tag))
             times.append(sample_timestep(self.spec.timesteps, g, hw, self.schedule))
             train_noise.append(torch.randn((c.latent_channels, *hw), generator=g))
         x0 = torch.stack([batch.x0[p, m] for p, m in pairs])
-        inputs = self._training_inputs(x0, pairs, batch.prompts, batch.conditions, times, train_noise, batch.size)
+        inputs = self._training_inputs(x0, pairs, batch, times, train_noise)
         self.unet.eval()
         with self.old.applied(), torch.no_grad():
             v_old = self._velocity(self.unet, inputs)
         self.unet.train()
 
         advantages, signal = group_advantages(batch.rewards, rl.min_group_std)
+        advantages = balanced(advantages, rl.adv_clip)
         mine = torch.stack([advantages[p, m] for p, m in pairs])
         keep = signal[[p for p, _ in pairs]]
         trained = int(signal[items].sum()) * rl.group  # samples trained on this step, over all processes
@@ -275,6 +283,11 @@ class RLStage:
         per = LOSSES[rl.algorithm](v, v_old[chosen], target, mine[chosen], **self._loss_args())
         if rl.kl:
             per = per + rl.kl * drift(v, v_old[chosen])
+        if self.reference is not None:
+            with torch.no_grad():
+                v_ref = self._velocity(self.reference, inputs, chosen)
+            per = per + rl.kl_reference * drift(v, v_ref)
+            self.pending.setdefault("drift_reference", []).append(float((v.detach() - v_ref).pow(2).mean()))
         loss = (per * weight).sum() * world / max(trained, 1)
 
         add = lambda name, value: self.pending.setdefault(name, []).append(float(value))  # noqa: E731
@@ -292,23 +305,44 @@ class RLStage:
             return {"beta": self.rl.beta, "adv_clip": self.rl.adv_clip}
         return {"adv_clip": self.rl.adv_clip}
 
-    def _training_inputs(self, x0, pairs, prompts, conditions, times, noises, size) -> dict:
+    def _training_inputs(self, x0, pairs, batch: Rollouts, times, noises) -> dict:
+        """The noised samples and, per U-Net row, what it sees: one row a sample, or with `rl.train_guided` one row
+        a guidance branch, weighted so that the rows of a sample sum to the rollouts' guided velocity."""
         device = x0.device
         t = torch.tensor(times, dtype=torch.float32, device=device)
         noise = torch.stack(noises).to(device)
         t_ = t.view(-1, 1, 1, 1)
-        text, mask = pad_embeddings([prompts[p] for p, _ in pairs], device)
-        return {"noisy": (1 - t_) * x0 + t_ * noise, "target": noise - x0, "t": t, "text": text.float(),
-                "mask": mask, "condition": torch.stack([conditions[p] for p, _ in pairs]).to(device).float(),
-                "time_ids": torch.tensor([list(size)] * len(pairs), dtype=torch.float32, device=device)}
+        s, si = self.scale, self.image_scale
+        rows = []  # (sample, text embedding, condition latents, weight)
+        for i, (p, _) in enumerate(pairs):
+            text, negative, condition = batch.prompts[p], batch.negatives[p], batch.conditions[p]
+            if not self.train_guided:
+                rows.append((i, text, condition, 1.0))
+            elif batch.tasks[p] == "edit":  # u + s (text - image) + si (image - u), as combine_guidance
+                rows += [(i, negative, torch.zeros_like(condition), 1 - si), (i, negative, condition, si - s),
+                         (i, text, condition, s)]
+            else:
+                rows += [(i, negative, condition, 1 - s), (i, text, condition, s)]
+        text, mask = pad_embeddings([r[1] for r in rows], device)
+        return {"noisy": (1 - t_) * x0 + t_ * noise, "target": noise - x0, "t": t,
+                "sample": torch.tensor([r[0] for r in rows]), "text": text.float(), "mask": mask,
+                "condition": torch.stack([r[2] for r in rows]).to(device).float(),
+                "weight": torch.tensor([r[3] for r in rows], dtype=torch.float32, device=device),
+                "time_ids": torch.tensor([list(batch.size)] * len(rows), dtype=torch.float32, device=device)}
 
     @staticmethod
-    def _velocity(unet, b: dict, rows: list[int] | None = None) -> torch.Tensor:
-        pick = (lambda x: x) if rows is None else (lambda x: x[rows])
-        noisy = pick(b["noisy"])
-        out = unet(pack_in_context(noisy, pick(b["condition"])), pick(b["t"]) * 1000.0, pick(b["text"]),
-                   pick(b["mask"]), pick(b["time_ids"]))
-        return unpack_target(out, noisy.shape[-1]).float()
+    def _velocity(unet, b: dict, samples: list[int] | None = None) -> torch.Tensor:
+        """The velocity of the chosen samples (all by default): the weighted sum of their rows' U-Net outputs."""
+        samples = list(range(len(b["noisy"]))) if samples is None else samples
+        where = {sample: k for k, sample in enumerate(samples)}
+        rows = [r for r, sample in enumerate(b["sample"].tolist()) if sample in where]
+        owner = torch.tensor([where[int(b["sample"][r])] for r in rows], device=b["noisy"].device)
+        of_row = b["sample"][rows]
+        noisy = b["noisy"][of_row]
+        out = unet(pack_in_context(noisy, b["condition"][rows]), b["t"][of_row] * 1000.0, b["text"][rows],
+                   b["mask"][rows], b["time_ids"][rows])
+        out = unpack_target(out, noisy.shape[-1]).float() * b["weight"][rows].view(-1, 1, 1, 1)
+        return torch.zeros(len(samples), *out.shape[1:], device=out.device).index_add_(0, owner, out)
 
     # ---- curves ----------------------------------------------------------------------------------------
     def _record_rollouts(self, batch: Rollouts, pairs, images, x0) -> None:
