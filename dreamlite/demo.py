@@ -22,6 +22,7 @@ class Panel:
     text: str
     passed: bool | None  # None: not judged (the chain's starting image)
     reason: str = ""
+    seconds: float | None = None  # wall time of the call that made it
 
 
 def generation_panels(model, per_category: int, steps, seed: int) -> list[tuple[Panel, dict]]:
@@ -33,9 +34,12 @@ def generation_panels(model, per_category: int, steps, seed: int) -> list[tuple[
     for category in CATEGORIES:
         for index in range(per_category):
             item = make_generation_item(item_rng(seed, f"demo/{category}", index), category)
+            tick = time.perf_counter()
             image = model.generate(item.prompt, steps=steps, seed=seed * 1000 + index)[0]
+            seconds = time.perf_counter() - tick
             verdict = score_generation(np.asarray(image), item.spec)
-            panels.append((Panel(image, item.prompt, verdict.passed, verdict.reason), {"category": category}))
+            panels.append((Panel(image, item.prompt, verdict.passed, verdict.reason, seconds),
+                           {"category": category}))
     return panels
 
 
@@ -71,9 +75,11 @@ def edit_chain(model, start: Image.Image, steps, seed: int) -> list[Panel]:
     current = start
     for k, op in enumerate(chain_ops(obj.shape, obj.color, cell_of(obj.cx, obj.cy), rng)):
         text = instruction(rng, [op])
+        tick = time.perf_counter()
         edited = model.edit(current, text, steps=steps, seed=seed * 1000 + k)[0]
+        seconds = time.perf_counter() - tick
         verdict = score_edit(np.asarray(current), np.asarray(edited), {"ops": [op]})
-        panels.append(Panel(edited, text, verdict.passed, verdict.reason))
+        panels.append(Panel(edited, text, verdict.passed, verdict.reason, seconds))
         current = edited
     return panels
 
@@ -131,8 +137,24 @@ def run_demo(model, out_dir: Path, per_category: int = 2, steps=None, seed: int 
     by_category: dict[str, list[bool]] = {}
     for panel, info in generated:
         by_category.setdefault(info["category"], []).append(bool(panel.passed))
+    # Per image, the first call aside (it pays for the lazy set-up of the prompt encoder and the kernels).
+    seconds = {"generation": float(np.median([p.seconds for p in gen_panels[1:] or gen_panels])),
+               "edit": float(np.median([p.seconds for p in chain[2:] or chain[1:]]))}
     return {"sheet": path, "generation": {k: sum(v) / len(v) for k, v in by_category.items()},
-            "edits": [(p.text, p.passed) for p in chain[1:]]}
+            "edits": [(p.text, p.passed) for p in chain[1:]], "seconds": seconds,
+            "first": (gen_panels[0].text, start, chain[1].text)}
+
+
+def time_model(model, prompt: str, image: Image.Image, instruction: str, seed: int) -> dict[str, float]:
+    """Wall time of one generation and one edit at the model's defaults, each after a warm-up call."""
+    seconds = {}
+    for task, call in (("generation", lambda: model.generate(prompt, seed=seed)),
+                       ("edit", lambda: model.edit(image, instruction, seed=seed))):
+        call()
+        tick = time.perf_counter()
+        call()
+        seconds[task] = time.perf_counter() - tick
+    return seconds
 
 
 def cmd_demo(args) -> int:
@@ -158,6 +180,18 @@ def cmd_demo(args) -> int:
     for text, passed in result["edits"]:
         print(f"  {'PASS' if passed else 'FAIL'}  {text}")
     print(f"contact sheet: {result['sheet']}  ({time.perf_counter() - started:.1f} s)")
+    mine = result["seconds"]
+    print(f"time per image ({name}, {model.variant}, {args.steps or 'default'} steps): generation "
+          f"{mine['generation']:.2f} s, edit {mine['edit']:.2f} s")
+    compare = args.compare_with if args.compare_with is not None else ("shapes-base" if model.variant == "mobile"
+                                                                       else "")
+    if compare and compare != name:
+        other = DreamLite.from_pretrained(compare, device=args.device)
+        prompt, image, instruction = result["first"]
+        theirs = time_model(other, prompt, image, instruction, args.seed)
+        print(f"time per image ({compare}, {other.variant}, its default steps): generation "
+              f"{theirs['generation']:.2f} s, edit {theirs['edit']:.2f} s; {name} is "
+              f"{theirs['generation'] / mine['generation']:.1f}x / {theirs['edit'] / mine['edit']:.1f}x as fast")
     return 0
 
 
@@ -170,4 +204,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
     p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1; 0: torch's default)")
+    p.add_argument("--compare-with", default=None, metavar="MODEL",
+                   help="also time one generation and one edit with MODEL at its defaults (default: shapes-base "
+                        "when the model is a mobile one; '' for none)")
     p.set_defaults(func=cmd_demo)

@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +27,7 @@ from dreamlite.train.recipe import load_recipe
 from .helpers import random_image
 from .test_pipeline_parity import load_diffusers, pixels
 from .test_train_distributed import free_port, max_difference
-from .test_train_resume import REPO, UNET_FILE, env
+from .test_train_resume import REPO, UNET_FILE, env, kill_when
 
 POOL = Path("cache") / "distill" / "distill"
 CHECKPOINT = Path("checkpoints") / "stage00-step00000001" / "trainer_state.json"
@@ -46,18 +44,10 @@ def run(out: Path, *args: str, launcher: tuple[str, ...] = ()) -> str:
     return result.stdout
 
 
-def kill_when(out: Path, marker: Path, log: Path) -> None:
+def kill_at(out: Path, marker: Path, log: Path) -> None:
     """Start the run (stdout to `log`) and SIGKILL it as soon as `marker` (under out) exists."""
     with open(log, "w") as stdout:
-        process = subprocess.Popen([sys.executable, *command(out)], cwd=REPO, env=env(), stdout=stdout,
-                                   stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 240
-        while not (out / marker).is_file():
-            assert process.poll() is None, f"ended before the kill point:\n{process.stderr.read()[-3000:]}"
-            assert time.monotonic() < deadline, "the kill point was never reached"
-            time.sleep(0.01)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        kill_when([sys.executable, *command(out)], (out / marker).is_file, stdout=stdout)
     assert not (out / "final").exists()
 
 
@@ -156,10 +146,10 @@ def test_student_matches_diffusers_mobile_pipeline(uninterrupted):
 
 def test_sigkill_while_pooling_and_training_then_rerun_give_bit_identical_weights(tmp_path, uninterrupted):
     out = tmp_path / "killed"
-    kill_when(out, POOL / "chunk-00000.safetensors", tmp_path / "log-1")
+    kill_at(out, POOL / "chunk-00000.safetensors", tmp_path / "log-1")
     made = {p.name: p.stat().st_ino for p in (out / POOL).glob("chunk-*")}
     assert 1 <= len(made) <= 3
-    kill_when(out, CHECKPOINT, tmp_path / "log-2")
+    kill_at(out, CHECKPOINT, tmp_path / "log-2")
     log = (tmp_path / "log-2").read_text()
     assert f"in 3 chunk(s), {len(made)} already there" in log
     assert all((out / POOL / name).stat().st_ino == inode for name, inode in made.items()), "chunks were remade"

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from dreamlite.train.config import RecipeError
 from dreamlite.train.recipe import load_recipe
 
 from .test_train_distributed import free_port, max_difference
-from .test_train_resume import REPO, UNET_FILE, env
+from .test_train_resume import REPO, UNET_FILE, env, kill_when
 
 SETTINGS = ("--set", 'stages.0.rl.rewards=[{name: "tests.rl_plugins:Brightness"}]')
 
@@ -63,17 +61,9 @@ def test_rl_run_trains_logs_and_plots(uninterrupted):
 
 def test_sigkill_and_rerun_give_bit_identical_weights_and_curves(tmp_path, uninterrupted):
     out = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, *command(out, "--save-every", "1")], cwd=REPO, env=env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     # Step 1 is mid-iteration: the resumed run must train steps 2-4 on the checkpointed rollout batch.
     marker = out / "checkpoints" / "stage00-step00000001" / "trainer_state.json"
-    deadline = time.monotonic() + 240
-    while not marker.is_file():
-        assert process.poll() is None, f"ended before the kill point:\n{process.stderr.read()[-3000:]}"
-        assert time.monotonic() < deadline, "the kill point was never reached"
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_when([sys.executable, *command(out, "--save-every", "1")], marker.is_file)
     assert not (out / "final").exists()
     log = run(out, "--save-every", "1")
     assert re.search(r"resuming stage 1/1 'rl' at step [123]/8", log), "should resume mid rollout batch"

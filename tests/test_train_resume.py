@@ -36,15 +36,14 @@ def run_train(out: Path, *args: str, timeout: float = 240) -> subprocess.Complet
     return result
 
 
-def run_until(out: Path, condition, *args: str, timeout: float = 120) -> None:
-    """Start training, poll `condition(out)` every 10 ms, and SIGKILL the process once it holds."""
-    process = subprocess.Popen(train_command(out, *args), cwd=REPO, env=env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+def kill_when(command: list[str], condition, stdout=subprocess.DEVNULL, timeout: float = 240) -> None:
+    """Start `command`, poll `condition()` every 10 ms, and SIGKILL the process once it holds."""
+    process = subprocess.Popen(command, cwd=REPO, env=env(), stdout=stdout, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + timeout
     try:
-        while not condition(out):
+        while not condition():
             if process.poll() is not None:
-                raise AssertionError(f"training ended before the kill point:\n{process.stderr.read()[-3000:]}")
+                raise AssertionError(f"the run ended before the kill point:\n{process.stderr.read()[-3000:]}")
             if time.monotonic() > deadline:
                 raise AssertionError("the kill point was never reached")
             time.sleep(0.01)
@@ -54,6 +53,11 @@ def run_until(out: Path, condition, *args: str, timeout: float = 120) -> None:
             process.kill()
         process.wait()
     assert process.returncode == -signal.SIGKILL
+
+
+def run_until(out: Path, condition, *args: str, timeout: float = 120) -> None:
+    """Start training and SIGKILL it once `condition(out)` holds."""
+    kill_when(train_command(out, *args), lambda: condition(out), timeout=timeout)
 
 
 def checkpoint_names(out: Path) -> list[str]:
