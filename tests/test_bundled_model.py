@@ -28,6 +28,31 @@ def test_bundled_model_generates_and_edits():
     assert BUNDLED_MODELS["shapes-base"] == bundled_model_path("shapes-base")
 
 
+def test_bundled_mobile_model_is_the_distilled_student_and_shares_the_rest():
+    import json
+
+    import yaml
+
+    from dreamlite.train.loop import strip_resumable
+    from dreamlite.train.recipe import load_recipe
+
+    path, base = bundled_model_path("shapes-mobile"), bundled_model_path("shapes-base")
+    assert path is not None and (path / "README.md").is_file()
+    assert json.loads((path / "model_index.json").read_text())["_class_name"] == "DreamLiteMobilePipeline"
+    for part in ("vae", "text_encoder", "tokenizer", "processor", "scheduler"):  # links, not copies
+        assert (path / part).is_symlink() and (path / part).resolve() == (base / part).resolve()
+    own = sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink()
+              and not any(q.is_symlink() for q in p.relative_to(path).parents if str(q) != "."))
+    assert own <= 31 * 1024**2  # the U-Net and a few small files
+    shipped = yaml.safe_load((path / "train_recipe.yaml").read_text())
+    assert strip_resumable(shipped) == strip_resumable(load_recipe("shapes-mobile").to_dict())
+    assert json.loads((path / "train_state.json").read_text())["steps"] == shipped["stages"][0]["steps"]
+    pipe = DreamLite.from_pretrained("shapes-mobile")
+    assert pipe.variant == "mobile" and pipe.default_size == 96
+    image = pipe.generate("a red circle on a white background", seed=0)[0]  # 4 steps, no guidance
+    assert image.size == (96, 96) and np.asarray(image).astype(int).std() > 5
+
+
 def test_bundled_weights_come_from_the_build_script_and_model_card_commands():
     """The bundle's own training recipe is what scripts/build_shapes_base.sh's last train command resolves to, its
     last stage is the one the script stops after (`--until`, else the recipe's last), and the model card lists
