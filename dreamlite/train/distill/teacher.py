@@ -9,7 +9,7 @@ import torch
 from ...pipeline import DEFAULTS
 from ...sampling import denoise, flow_sigmas, guided_velocity
 from ..encode import pad_embeddings
-from ..rl.rollout import edit_conditioning, generation_conditioning
+from ..rl.rollout import edit_conditioning, encode_items, generation_conditioning
 
 STUDENT_STEPS = DEFAULTS["mobile"]["steps"]  # the mobile pipeline samples this many: the student trains at them
 
@@ -57,14 +57,7 @@ def teacher_chunk(unet, conditioner, samples: list[dict], noise: torch.Tensor, g
     device = c.device
     size = samples[0]["size"]
     edits = [s["task"] == "edit" for s in samples]
-    empty = c.generate(None)
-    prompts = [c.edit(s["prompt"], s["source_image"]) if edit else c.generate(s["prompt"])
-               for s, edit in zip(samples, edits)]
-    negatives = [c.edit(None, s["source_image"]) if edit else empty for s, edit in zip(samples, edits)]
-    source_pixels = [s["source"] for s in samples if "source" in s]
-    encoded = iter(c.latents(torch.stack(source_pixels)).cpu()) if source_pixels else iter(())
-    zeros = torch.zeros(noise.shape[1:])
-    conditions = [next(encoded) if edit else zeros for edit in edits]
+    empty, prompts, negatives, conditions = encode_items(c, samples, tuple(noise.shape[2:]))
 
     trajectory = torch.empty(len(samples), len(grid[::stride]), *noise.shape[1:])
     for task_is_edit in (False, True):

@@ -10,6 +10,22 @@ from ...sampling import Conditioning, denoise, flow_sigmas, guided_velocity
 from ..encode import pad_embeddings
 
 
+def encode_items(conditioner, samples: list[dict], latent_hw: tuple[int, int]):
+    """What sampling a batch of planned items needs: the empty prompt's embedding, and per item the prompt's
+    embedding, the guidance's negative (edits: the empty instruction with the source image) and the condition
+    latents (the source's for edits, zeros for generation)."""
+    c = conditioner
+    edits = [s["task"] == "edit" for s in samples]
+    empty = c.generate(None)
+    prompts = [c.edit(s["prompt"], s["source_image"]) if edit else c.generate(s["prompt"])
+               for s, edit in zip(samples, edits)]
+    negatives = [c.edit(None, s["source_image"]) if edit else empty for s, edit in zip(samples, edits)]
+    source_pixels = [s["source"] for s in samples if "source" in s]
+    encoded = iter(c.latents(torch.stack(source_pixels)).cpu()) if source_pixels else iter(())
+    zeros = torch.zeros(c.latent_channels, *latent_hw)
+    return empty, prompts, negatives, [next(encoded) if edit else zeros for edit in edits]
+
+
 def conditioning(branch_texts: list[list[torch.Tensor]], branch_latents: list[torch.Tensor],
                  size: tuple[int, int], device) -> Conditioning:
     """Branch-major conditioning: `branch_texts[k][i]` the (L, D) embedding of sample i in branch k,

@@ -30,7 +30,7 @@ from ..loss import sample_timestep
 from .advantages import balanced, gather_groups, group_advantages, members_of
 from .heldout import HeldOut, flat_summary
 from .losses import LOSSES, drift
-from .rollout import decode, edit_conditioning, generation_conditioning, sample
+from .rollout import decode, edit_conditioning, encode_items, generation_conditioning, sample
 
 
 class OldPolicy(EMA):
@@ -187,15 +187,7 @@ class RLStage:
         edits = [s["task"] == "edit" for s in samples]
 
         # Conditions of every item: prompt embeddings (cond and negative) and source latents.
-        empty = c.generate(None)
-        prompts, negatives = [], []
-        for s, edit in zip(samples, edits):
-            prompts.append(c.edit(s["prompt"], s["source_image"]) if edit else c.generate(s["prompt"]))
-            negatives.append(c.edit(None, s["source_image"]) if edit else empty)
-        zeros = torch.zeros(c.latent_channels, *hw)
-        source_pixels = [s["source"] for s in samples if "source" in s]
-        encoded = iter(c.latents(torch.stack(source_pixels)).cpu()) if source_pixels else iter(())
-        conditions = [next(encoded) if edit else zeros for edit in edits]
+        empty, prompts, negatives, conditions = encode_items(c, samples, hw)
 
         # This process's (item, member) pairs and their rollout noise; the old policy (its copy in the rollout
         # dtype) samples them.
