@@ -25,7 +25,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def add_sampling_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="pipeline folder, short name or hub id (default: shapes-base)")
+    p.add_argument("--model", default=None, help="pipeline folder, short name or hub id (default: shapes-mobile)")
     p.add_argument("-o", "--out", required=True, help="output PNG path (with --num N: PATH-0.png, PATH-1.png...)")
     p.add_argument("--size", type=parse_size, default=None, help="WxH in pixels")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: 28 base, 4 mobile)")

@@ -198,7 +198,7 @@ def cmd_demo(args) -> int:
 def register(subparsers) -> None:
     p = subparsers.add_parser("demo", help="generate and edit with the bundled model; write a contact sheet")
     p.add_argument("--out", default="dreamlite-demo", help="output folder (default: ./dreamlite-demo)")
-    p.add_argument("--model", default=None, help="pipeline folder, short name or hub id (default: shapes-base)")
+    p.add_argument("--model", default=None, help="pipeline folder, short name or hub id (default: shapes-mobile)")
     p.add_argument("--per-category", type=int, default=2, help="prompts per generation category (default 2)")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     p.add_argument("--seed", type=int, default=0)

@@ -14,7 +14,7 @@ def register(sub) -> None:
     p = sub.add_parser("export", help="export the U-Net and VAE for OpenVINO, onnxruntime, Core ML or ExecuTorch",
                        description="Export the U-Net, VAE encoder and VAE decoder as static graphs; the output "
                                    "folder loads with DreamLite.from_pretrained and `dreamlite generate --model`.")
-    p.add_argument("--model", default=None, help="pipeline folder, short name or hub id (default: shapes-base)")
+    p.add_argument("--model", default=None, help="pipeline folder, short name or hub id (default: shapes-mobile)")
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("--out", required=True, type=Path, help="output folder (new or empty)")
     p.add_argument("--size", type=parse_size, default=None,
