@@ -28,8 +28,9 @@ def cmd_serve(args) -> int:
     from .requests import Limits
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the server never reaches out
+    args.model = args.model or "shapes-base"  # the server's default; its measured numbers (README) are for it
     pipe = load_model(args)
-    name = args.model or "shapes-base"
+    name = args.model
     app = create_app(pipe, name, args.out, Limits(max_upload_pixels=args.max_upload_pixels), args.preview_every)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {args.host}, reachable from other machines", file=sys.stderr)
