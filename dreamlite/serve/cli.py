@@ -8,7 +8,8 @@ import sys
 
 def register(sub) -> None:
     p = sub.add_parser("serve", help="web app and HTTP API for generating and editing")
-    p.add_argument("--model", default=None, help="pipeline folder, short name or hub id (default: shapes-base)")
+    p.add_argument("--model", default="shapes-base",  # the README's measured server numbers are for it
+                   help="pipeline folder, short name or hub id (default: shapes-base)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--out", default="dreamlite-serve", help="folder for the result PNGs (default ./dreamlite-serve)")
@@ -28,13 +29,11 @@ def cmd_serve(args) -> int:
     from .requests import Limits
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the server never reaches out
-    args.model = args.model or "shapes-base"  # the server's default; its measured numbers (README) are for it
     pipe = load_model(args)
-    name = args.model
-    app = create_app(pipe, name, args.out, Limits(max_upload_pixels=args.max_upload_pixels), args.preview_every)
+    app = create_app(pipe, args.model, args.out, Limits(max_upload_pixels=args.max_upload_pixels), args.preview_every)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {args.host}, reachable from other machines", file=sys.stderr)
-    print(f"dreamlite serve: http://{args.host}:{args.port}/ (model {name}, results in {args.out})", file=sys.stderr)
+    print(f"dreamlite serve: http://{args.host}:{args.port}/ (model {args.model}, results in {args.out})", file=sys.stderr)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     finally:
