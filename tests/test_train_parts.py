@@ -186,3 +186,30 @@ def test_time_unet_step_times_a_recipe_step():
     assert warm > 0 and step > 0
     with pytest.raises(ValueError, match="mixed_precision"):
         time_unet_step(load_recipe("smoke"), batch=2, tokens=7, steps=1, warmup=1, mixed_precision="fp8")
+
+
+def test_a_stage_folder_does_not_pass_on_or_write_through_the_previous_stages_own_files(tmp_path):
+    """Stage folders hard-link the frozen parts of the stage before them; a stage's own results (an rl stage's
+    curves, a distill stage's settings, its recipe and state) are not passed on, and writing them replaces the file,
+    so a linked copy elsewhere keeps what it held."""
+    from dreamlite.train.export import copy_pipeline, write_new
+    from dreamlite.train.rl.curves import write_curves
+
+    first = tmp_path / "rl-01"
+    (first / "vae").mkdir(parents=True)
+    (first / "vae" / "config.json").write_text("{}")
+    (first / "model_index.json").write_text("{}")
+    write_curves([{"iteration": 1, "reward/all": 0.25}], first)
+    (first / "distill.json").write_text("{}")
+    second = tmp_path / "rl-02"
+    copy_pipeline(first, second)
+    assert sorted(p.name for p in second.iterdir()) == ["model_index.json", "vae"]
+
+    linked = tmp_path / "final"
+    copy_pipeline(first, linked, skip=())  # as publish_final does: everything, hard-linked
+    assert (linked / "rl_curves.json").stat().st_ino == (first / "rl_curves.json").stat().st_ino
+    write_curves([{"iteration": 1, "reward/all": 0.75}], linked)
+    write_new(linked / "distill.json", '{"method": "reflow"}')
+    assert "0.25" in (first / "rl_curves.json").read_text() and "0.75" in (linked / "rl_curves.json").read_text()
+    assert (first / "distill.json").read_text() == "{}"
+    assert not list(linked.glob(".tmp-*"))

@@ -20,7 +20,10 @@ from .checkpoint import commit
 from .lora import merge_lora_state, save_adapters
 
 ADOPTED_FILE = "adopted_from.txt"  # in a stage folder taken in by `train --stage-folder`: where it came from
-TRAINING_FILES = ("train_recipe.yaml", "train_state.json", ADOPTED_FILE)  # about one stage: not passed on
+# Files about one stage (its recipe and state, an rl stage's curves, a distill stage's settings): not passed on
+# to the next stage's folder, which writes its own.
+TRAINING_FILES = ("train_recipe.yaml", "train_state.json", ADOPTED_FILE, "rl_curves.json", "rl_curves.png",
+                  "distill.json")
 
 
 def _link_or_copy(src, dst):
@@ -28,6 +31,15 @@ def _link_or_copy(src, dst):
         os.link(src, dst)
     except OSError:
         shutil.copy2(src, dst)
+
+
+def write_new(path: Path, data: str | bytes) -> None:
+    """Write `path` as a new file (a temporary one renamed over it): a file hard-linked from another folder is
+    replaced here, never written through."""
+    path = Path(path)
+    tmp = path.with_name(f".tmp-{path.name}")
+    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+    os.replace(tmp, path)
 
 
 def copy_pipeline(src: Path, dst: Path, skip=("unet", "lora") + TRAINING_FILES) -> None:

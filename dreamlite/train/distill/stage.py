@@ -25,6 +25,7 @@ from ..config import RecipeError
 from ..data.base import stable_seed
 from ..data.plan import BatchPlan, PlannedItems
 from ..encode import pad_embeddings
+from ..export import write_new
 from ..loss import sample_timestep
 from ..recipe import training_sizes
 from .losses import reflow_target, trajectory_target, velocity_mse
@@ -93,7 +94,7 @@ class DistillStage:
         d = self.distill
         info = {"method": d.method, "pool": d.pool, "teacher_steps": len(self.grid) - 1, "guidance": self.scale,
                 "image_guidance": self.image_scale, "student_sigmas": self.sigmas.tolist()}
-        (Path(folder) / "distill.json").write_text(json.dumps(info, indent=2) + "\n")
+        write_new(Path(folder) / "distill.json", json.dumps(info, indent=2) + "\n")
 
     # ---- the pool ---------------------------------------------------------------------------------------
     def _pool(self) -> PoolTensors:

@@ -3,14 +3,17 @@ held-out ShapesBench per category against iterations), written into the stage's 
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
 
+from ..export import write_new
+
 
 def write_curves(history: list[dict], folder) -> Path:
     folder = Path(folder)
-    (folder / "rl_curves.json").write_text(json.dumps(history, indent=1) + "\n")
+    write_new(folder / "rl_curves.json", json.dumps(history, indent=1) + "\n")
     try:
         import matplotlib
 
@@ -46,8 +49,10 @@ def write_curves(history: list[dict], folder) -> Path:
             ax.text(0.5, 0.5, "no held-out evals in this run", ha="center", transform=ax.transAxes)
     fig.tight_layout()
     path = folder / "rl_curves.png"
-    fig.savefig(path, dpi=80)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=80)
     plt.close(fig)
+    write_new(path, png.getvalue())
     return path
 
 
