@@ -80,8 +80,7 @@ def set_variant(folder: Path, variant: str) -> None:
     path = folder / "model_index.json"
     index = json.loads(path.read_text())
     index["_class_name"] = {v: k for k, v in PIPELINE_VARIANTS.items()}[variant]
-    path.unlink()
-    path.write_text(json.dumps(index, indent=2) + "\n")
+    write_new(path, json.dumps(index, indent=2) + "\n")
 
 
 def publish_final(stage_folder: Path, final: Path) -> None:

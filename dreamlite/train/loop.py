@@ -30,7 +30,7 @@ from .data.base import stable_seed
 from .data.plan import BatchPlan, PlannedBatches, PlannedItems
 from .ema import EMA
 from .encode import Conditioner
-from .export import export_stage, publish_final
+from .export import export_stage, publish_final, write_new
 from .progress import Progress
 from .recipe import Recipe, training_sizes
 from .stages import COMPILED_TEXT_MULTIPLE, MIXED_PRECISION_DTYPES, STAGE_KINDS
@@ -90,9 +90,7 @@ def check_out_dir(out: Path, recipe: Recipe) -> None:
             raise RecipeError(f"{out} holds a run of a different recipe (see {saved}); use another --out, or "
                               "delete it to start over")
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".tmp-recipe.yaml"
-    tmp.write_text(recipe.dump())
-    os.replace(tmp, saved)
+    write_new(saved, recipe.dump())
 
 
 class HookCaller:
